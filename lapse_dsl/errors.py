@@ -1,0 +1,98 @@
+"""The error hierarchy. Every error the package raises for bad input is a :class:`LapseError`.
+
+Errors about a rule file carry their position as fields (``source``, ``line``, ``column``, all
+1-based) and print as ``source:line:col: error: message`` followed by the source line and a caret,
+the way compilers do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+__all__ = [
+    "Diagnostic",
+    "LapseCheckError",
+    "LapseError",
+    "LapseSyntaxError",
+    "UnsupportedError",
+    "UserDataError",
+]
+
+
+@attrs.frozen
+class Diagnostic:
+    """One finding about a rule file: an error or a warning at a position."""
+
+    source: str
+    line: int
+    column: int
+    severity: str  # "error" or "warning"
+    message: str
+    source_line: str = attrs.field(default="", eq=False, repr=False)
+
+    def __str__(self) -> str:
+        head = f"{self.source}:{self.line}:{self.column}: {self.severity}: {self.message}"
+        if not self.source_line:
+            return head
+        caret = " " * _display_width(self.source_line[: self.column - 1]) + "^"
+        return f"{head}\n    {self.source_line.expandtabs(1)}\n    {caret}"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "line": self.line,
+            "column": self.column,
+            "severity": self.severity,
+            "message": self.message,
+        }
+
+
+def _display_width(prefix: str) -> int:
+    return len(prefix.expandtabs(1))
+
+
+class LapseError(Exception):
+    """The root of every error lapse-dsl raises for bad rules or bad user data."""
+
+
+class _PositionedError(LapseError):
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        if not diagnostics:
+            raise ValueError("an error needs at least one diagnostic")
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
+        first = self.diagnostics[0]
+        self.source = first.source
+        self.line = first.line
+        self.column = first.column
+        self.message = first.message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "\n".join(str(d) for d in self.diagnostics)
+
+
+class LapseSyntaxError(_PositionedError):
+    """The text is not in the language. Carries the first position the parser could not read."""
+
+
+class LapseCheckError(_PositionedError):
+    """The text parses but does not make sense (unknown attribute, wrong type, bad zone...).
+
+    ``diagnostics`` holds every error found in the file, not only the first; ``line`` and
+    ``column`` are those of the first.
+    """
+
+
+class UserDataError(LapseError):
+    """A user record cannot be evaluated: a missing ``user_id``, a naive time, a wrong type."""
+
+    def __init__(self, message: str, *, user_id: str | None = None, attribute: str | None = None):
+        super().__init__(message)
+        self.user_id = user_id
+        self.attribute = attribute
+
+
+class UnsupportedError(LapseError):
+    """A target (such as a SQL dialect) cannot express a construct with the exact semantics."""

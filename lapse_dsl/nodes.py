@@ -1,0 +1,435 @@
+"""The abstract syntax tree: frozen attrs nodes, each with the source span it was parsed from.
+
+Spans never take part in equality, so two texts that mean the same thing (for example a file and
+its formatted form) parse to equal trees.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from typing import Literal as TypingLiteral
+
+import attrs
+
+Unit = TypingLiteral["m", "h", "d", "w"]
+Value = str | int | float | bool
+
+
+@attrs.frozen
+class Span:
+    """Where a node came from: 1-based line and column of its first and last character."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    start: int = 0  # character offsets into the text
+    end: int = 0
+
+
+NO_SPAN = Span(0, 0, 0, 0)
+
+
+def _span() -> Any:  # Any: mypy's attrs plugin then reads `span: Span = _span()` as a default
+    return attrs.field(default=NO_SPAN, eq=False, repr=False, kw_only=True)
+
+
+@attrs.frozen
+class Duration:
+    """``amount`` of ``unit``: ``m``/``h`` are exact elapsed time, ``d``/``w`` calendar units."""
+
+    amount: int
+    unit: Unit
+    span: Span = _span()
+
+    @property
+    def calendar(self) -> bool:
+        return self.unit in ("d", "w")
+
+    def nominal(self) -> dt.timedelta:
+        """The length with 24-hour days, for comparisons between durations."""
+        if self.unit == "m":
+            return dt.timedelta(minutes=self.amount)
+        if self.unit == "h":
+            return dt.timedelta(hours=self.amount)
+        return dt.timedelta(days=self.amount * (7 if self.unit == "w" else 1))
+
+    def __str__(self) -> str:
+        return f"{self.amount}{self.unit}"
+
+
+@attrs.frozen
+class Path:
+    """An attribute reference; dotted parts reach into nested maps."""
+
+    parts: tuple[str, ...]
+    span: Span = _span()
+
+    def __str__(self) -> str:
+        return ".".join(self.parts)
+
+
+@attrs.frozen
+class Literal:
+    value: Value
+    span: Span = _span()
+
+
+@attrs.frozen
+class Clock:
+    """A wall-clock time ``HH:MM`` as written; the checker rejects impossible ones."""
+
+    hour: int
+    minute: int
+    span: Span = _span()
+
+    def __str__(self) -> str:
+        return f"{self.hour:02d}:{self.minute:02d}"
+
+
+@attrs.frozen
+class DateLit:
+    """A calendar date ``YYYY-MM-DD``."""
+
+    value: dt.date
+    span: Span = _span()
+
+
+@attrs.frozen
+class InstantLit:
+    """An ISO-8601 date-time with an offset or ``Z``."""
+
+    value: dt.datetime
+    text: str = attrs.field(eq=False)
+    span: Span = _span()
+
+
+TimePoint = DateLit | InstantLit
+
+
+# Conditions ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Between:
+    """``path between low and high [ago]``: at least ``low`` and less than ``high`` ago."""
+
+    path: Path
+    low: Duration
+    high: Duration
+    ago: bool = False
+    span: Span = _span()
+
+
+@attrs.frozen
+class MoreThanAgo:
+    path: Path
+    duration: Duration
+    span: Span = _span()
+
+
+@attrs.frozen
+class LessThanAgo:
+    path: Path
+    duration: Duration
+    span: Span = _span()
+
+
+@attrs.frozen
+class Before:
+    path: Path
+    point: TimePoint
+    span: Span = _span()
+
+
+@attrs.frozen
+class After:
+    path: Path
+    point: TimePoint
+    span: Span = _span()
+
+
+@attrs.frozen
+class Compare:
+    path: Path
+    op: str  # one of = != < <= > >=
+    value: Literal
+    span: Span = _span()
+
+
+@attrs.frozen
+class InList:
+    path: Path
+    values: tuple[Literal, ...]
+    negated: bool = False
+    span: Span = _span()
+
+
+@attrs.frozen
+class IsSet:
+    path: Path
+    negated: bool = False
+    span: Span = _span()
+
+
+@attrs.frozen
+class Truthy:
+    """A bare boolean attribute."""
+
+    path: Path
+    span: Span = _span()
+
+
+@attrs.frozen
+class Not:
+    operand: Condition
+    span: Span = _span()
+
+
+@attrs.frozen
+class And:
+    """Two or more operands; ``a and b and c`` is one node."""
+
+    operands: tuple[Condition, ...]
+    span: Span = _span()
+
+
+@attrs.frozen
+class Or:
+    operands: tuple[Condition, ...]
+    span: Span = _span()
+
+
+Predicate = Between | MoreThanAgo | LessThanAgo | Before | After | Compare | InList | IsSet | Truthy
+Condition = Predicate | Not | And | Or
+
+TIME_PREDICATES = (Between, MoreThanAgo, LessThanAgo, Before, After)
+
+
+# Schedules ----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Zone:
+    """``local`` (the user's own zone), ``utc``, or a quoted IANA name."""
+
+    kind: TypingLiteral["local", "utc", "named"]
+    name: str | None = None
+    span: Span = _span()
+
+    def __str__(self) -> str:
+        return self.kind if self.name is None else self.name
+
+
+@attrs.frozen
+class Name:
+    """A word the checker validates against a fixed set (channel, day, field, status...)."""
+
+    value: str
+    span: Span = _span()
+
+
+@attrs.frozen
+class Daily:
+    at: Clock
+    zone: Zone
+    span: Span = _span()
+
+
+@attrs.frozen
+class Weekly:
+    days: tuple[Name, ...]
+    at: Clock
+    zone: Zone
+    span: Span = _span()
+
+
+@attrs.frozen
+class EveryWeeks:
+    interval: int
+    days: tuple[Name, ...]
+    at: Clock
+    zone: Zone
+    span: Span = _span()
+
+
+@attrs.frozen
+class Monthly:
+    day: int
+    at: Clock
+    zone: Zone
+    span: Span = _span()
+
+
+@attrs.frozen
+class Cron:
+    expression: str
+    zone: Zone
+    span: Span = _span()
+
+
+@attrs.frozen
+class Once:
+    date: DateLit
+    at: Clock
+    zone: Zone
+    span: Span = _span()
+
+
+Schedule = Daily | Weekly | EveryWeeks | Monthly | Cron | Once
+
+
+# Clauses ------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class StringLit:
+    """A quoted string; ``value`` is the decoded text."""
+
+    value: str
+    span: Span = _span()
+
+
+@attrs.frozen
+class MessageField:
+    name: Name
+    template: StringLit
+    span: Span = _span()
+
+
+@attrs.frozen
+class Segment:
+    name: StringLit | None
+    condition: Condition
+    span: Span = _span()
+
+
+@attrs.frozen
+class Send:
+    channel: Name
+    schedule: Schedule
+    span: Span = _span()
+
+
+@attrs.frozen
+class Message:
+    fields: tuple[MessageField, ...]
+    span: Span = _span()
+
+
+@attrs.frozen
+class Variant:
+    name: StringLit
+    percent: float
+    fields: tuple[MessageField, ...]
+    span: Span = _span()
+
+
+@attrs.frozen
+class Holdout:
+    percent: float
+    span: Span = _span()
+
+
+@attrs.frozen
+class Salt:
+    value: StringLit
+    span: Span = _span()
+
+
+@attrs.frozen
+class Reeligible:
+    after: Duration
+    span: Span = _span()
+
+
+@attrs.frozen
+class Cap:
+    count: int
+    per: Duration
+    scope: Name | None  # a channel, "all", or None for the rule's own channel
+    span: Span = _span()
+
+
+@attrs.frozen
+class QuietHours:
+    start: Clock
+    end: Clock
+    mode: Name | None  # "defer" (the default) or "drop"
+    span: Span = _span()
+
+
+@attrs.frozen
+class From:
+    date: DateLit
+    span: Span = _span()
+
+
+@attrs.frozen
+class Until:
+    date: DateLit
+    span: Span = _span()
+
+
+@attrs.frozen
+class Grace:
+    duration: Duration
+    span: Span = _span()
+
+
+@attrs.frozen
+class Status:
+    value: Name
+    span: Span = _span()
+
+
+Clause = (
+    Segment | Send | Message | Variant | Holdout | Salt | Reeligible | Cap | QuietHours | From
+    | Until | Grace | Status
+)
+
+
+# Top level ----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Rule:
+    """A one-line rule (``name`` is None) or a named ``campaign`` block."""
+
+    name: StringLit | None
+    clauses: tuple[Clause, ...]
+    span: Span = _span()
+
+
+@attrs.frozen
+class DefaultTimezone:
+    name: StringLit
+    span: Span = _span()
+
+
+@attrs.frozen
+class AttributeDecl:
+    path: Path
+    type: Name
+    span: Span = _span()
+
+
+Item = Rule | DefaultTimezone | AttributeDecl
+
+
+@attrs.frozen
+class Comment:
+    text: str  # including the leading '#'
+    line: int
+    column: int
+
+
+@attrs.frozen
+class File:
+    """A parsed ``.lapse`` file. ``comments`` are kept for the formatter; they carry no meaning."""
+
+    items: tuple[Item, ...]
+    source: str = attrs.field(default="<string>", eq=False)
+    comments: tuple[Comment, ...] = attrs.field(default=(), eq=False)
+    text: str = attrs.field(default="", eq=False, repr=False)

@@ -1,0 +1,575 @@
+"""Text -> AST. The Lark tree never leaves this module; Lark's exceptions are turned into
+:class:`LapseSyntaxError` with a message in the language's own words."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import importlib.resources
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path as FsPath
+from typing import Any
+
+import lark
+from lark import Token, Transformer, v_args
+from lark.lexer import PatternStr
+
+from . import nodes as n
+from .errors import Diagnostic, LapseSyntaxError
+
+__all__ = ["grammar_text", "parse"]
+
+MAX_DURATION_DAYS = 36_525  # 100 years: longer windows are typos and overflow date arithmetic
+
+
+def grammar_text() -> str:
+    """The grammar, from inside the installed package or, in a checkout, from ``grammar/``."""
+    packaged = importlib.resources.files("lapse_dsl").joinpath("grammar/lapse.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    checkout = FsPath(__file__).resolve().parent.parent / "grammar" / "lapse.lark"
+    return checkout.read_text(encoding="utf-8")
+
+
+class _Postlex:
+    """Newlines separate clauses, except inside ``( )`` and ``[ ]``, where a long condition or
+    list may wrap."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        depth = 0
+        last = ""
+        for tok in stream:
+            if tok.type in ("LPAR", "LSQB"):
+                depth += 1
+            elif tok.type in ("RPAR", "RSQB"):
+                depth = max(0, depth - 1)
+            elif tok.type == "_NL" and (depth or last == "_NL"):
+                continue  # a comment line between blank lines makes two newline tokens: one is enough
+            last = tok.type
+            yield tok
+
+
+_lock = threading.Lock()
+
+
+@functools.cache
+def _parser() -> lark.Lark:
+    return lark.Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=True,
+        postlex=_Postlex(),
+    )
+
+
+def parse(text: str, *, source: str = "<string>") -> n.File:
+    """Parse rule text into a :class:`~lapse_dsl.nodes.File`.
+
+    Raises :class:`LapseSyntaxError` with the position of the first thing that is not in the
+    language, or of every malformed literal (``2026-02-30``, ``2weeks``) in the file.
+    """
+    with _lock:  # building the tables once; parsing itself holds no shared state
+        parser = _parser()
+    comments: list[n.Comment] = []
+    lines = text.splitlines()
+    interactive = parser.parse_interactive(text)
+    seen: list[Token] = []
+    try:
+        for tok in interactive.iter_parse():
+            seen.append(tok)
+        tree = interactive.feed_eof()  # type: ignore[no-untyped-call]
+    except lark.UnexpectedInput as exc:
+        try:
+            accepts = set(interactive.accepts())  # type: ignore[no-untyped-call]
+        except lark.LarkError:  # pragma: no cover - defensive: fall back to Lark's own list
+            accepts = set()
+        diagnostic = _diagnose(exc, accepts, seen, text, lines, source, parser)
+        raise LapseSyntaxError([diagnostic]) from None
+    comments = _comments(text)
+    builder = _Builder(source, lines)
+    items = builder.transform(tree)
+    if builder.errors:
+        raise LapseSyntaxError(builder.errors)
+    return n.File(tuple(items), source=source, comments=tuple(comments), text=text)
+
+
+_COMMENT_OR_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
+
+
+def _comments(text: str) -> list[n.Comment]:
+    out = []
+    line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+    for m in _COMMENT_OR_STRING.finditer(text):
+        if m.group().startswith("#"):
+            line = _line_of(line_starts, m.start())
+            out.append(n.Comment(m.group().rstrip(), line, m.start() - line_starts[line - 1] + 1))
+    return out
+
+
+def _line_of(line_starts: list[int], pos: int) -> int:
+    lo, hi = 0, len(line_starts)
+    while lo + 1 < hi:
+        mid = (lo + hi) // 2
+        if line_starts[mid] <= pos:
+            lo = mid
+        else:
+            hi = mid
+    return lo + 1
+
+
+# Errors ---------------------------------------------------------------------------------------
+
+_DESCRIBE = {
+    "NAME": "an attribute name",
+    "STRING": 'a quoted string such as "text"',
+    "DURATION": "a duration such as 2w",
+    "PERCENT": "a percentage such as 10%",
+    "CLOCK": "a time such as 17:45",
+    "DATE": "a date such as 2026-12-03",
+    "DATETIME": "a date-time such as 2026-12-03T17:45:00Z",
+    "INT": "a whole number",
+    "NUMBER": "a number",
+    "COMPARE": "a comparison (=, !=, <, <=, >, >=)",
+    "_NL": "a new line",
+    "$END": "the end of the file",
+    "AGO": "'ago'",
+}
+
+# What a NAME means depends on the word before it.
+_NAME_AFTER = {
+    "send": "a channel such as push",
+    "weekly": "a day such as thu",
+    "weeks": "a day such as thu",
+    ",": "a day such as thu",
+    "status": "a status (active, paused or draft)",
+    "message": "a message field such as title",
+    ":": "an attribute name or a type (string, number, boolean, time)",
+    "attribute": "an attribute name",
+}
+
+
+def _describe_found(tok: Token | None) -> str:
+    if tok is None or tok.type == "$END":
+        return "the end of the file"
+    if tok.type == "_NL":
+        return "the end of the line"
+    return f"'{tok.value}'"
+
+
+def _diagnose(
+    exc: lark.UnexpectedInput,
+    accepts: set[str],
+    seen: list[Token],
+    text: str,
+    lines: list[str],
+    source: str,
+    parser: lark.Lark,
+) -> Diagnostic:
+    if isinstance(exc, lark.UnexpectedToken):
+        found: Token | None = exc.token
+        expected = set(exc.expected)
+        prev = seen[-2] if len(seen) >= 2 and seen[-1] is exc.token else (seen[-1] if seen else None)
+        if exc.token.type == "$END":
+            prev = seen[-1] if seen else None
+    elif isinstance(exc, lark.UnexpectedCharacters):
+        found = None
+        expected = set(exc.allowed or ())
+        prev = seen[-1] if seen else None
+    else:  # UnexpectedEOF
+        found = None
+        expected = set(getattr(exc, "expected", ()) or ())
+        prev = seen[-1] if seen else None
+
+    if accepts:
+        expected = accepts
+    line, column = _error_position(exc, found, text)
+    hint = _hint(prev, found, text, exc)
+    if hint is not None:
+        hint_line, hint_col, message = hint
+        return _diagnostic(source, lines, hint_line, hint_col, message)
+
+    prev_word = prev.value if prev is not None and prev.type != "_NL" else None
+    wanted = _expected_words(expected, prev_word, parser)
+    message = f"expected {wanted}"
+    if prev_word is not None:
+        message += f" after '{prev_word}'"
+    if isinstance(exc, lark.UnexpectedCharacters):
+        snippet = re.match(r"\S+", text[exc.pos_in_stream :])
+        got = f"'{snippet.group()}'" if snippet else "the end of the line"
+        message += f", found {got}"
+    else:
+        message += f", found {_describe_found(found)}"
+    return _diagnostic(source, lines, line, column, message)
+
+
+def _error_position(exc: lark.UnexpectedInput, found: Token | None, text: str) -> tuple[int, int]:
+    if found is not None and found.type != "$END" and found.line is not None:
+        return found.line, found.column or 1
+    if isinstance(exc, lark.UnexpectedCharacters):
+        return exc.line, exc.column
+    # the end of the file: point just past the last character
+    stripped = text.rstrip("\n")
+    line = stripped.count("\n") + 1
+    column = len(stripped) - (stripped.rfind("\n") + 1) + 1
+    return line, column
+
+
+_CLAUSES = {"SEGMENT", "SEND", "MESSAGE", "VARIANT", "HOLDOUT", "SALT", "REELIGIBLE", "CAP", "QUIET",
+            "FROM", "UNTIL", "GRACE", "STATUS"}
+_TESTS = {"BETWEEN", "MORE", "LESS", "BEFORE", "AFTER", "COMPARE", "IN", "IS", "NOT"}
+_ITEMS = {"DEFAULT", "ATTRIBUTE", "CAMPAIGN"}
+
+
+def _expected_words(expected: set[str], prev_word: str | None, parser: lark.Lark) -> str:
+    words: list[str] = []
+    if expected >= _CLAUSES:
+        words.append("a clause (segment, send, message, variant, holdout, salt, reeligible, cap, quiet, "
+                     "from, until, grace, status)")
+        expected = expected - _CLAUSES - _ITEMS
+    if {"BETWEEN", "COMPARE", "IS"} <= expected:
+        words.append("a test such as between, more than, less than, before, after, =, in or is set")
+        expected = expected - _TESTS
+    for name in sorted(expected, key=_expected_order):
+        if name in ("COMMENT", "__IGNORE_0"):
+            continue
+        if name == "NAME" and prev_word is not None and prev_word in _NAME_AFTER:
+            word = _NAME_AFTER[prev_word]
+        elif name in _DESCRIBE:
+            word = _DESCRIBE[name]
+        else:
+            try:
+                pattern = parser.get_terminal(name).pattern
+            except KeyError:
+                continue
+            word = f"'{pattern.value}'" if isinstance(pattern, PatternStr) else name.lower()
+        if word not in words:
+            words.append(word)
+    if not words:
+        return "something else"
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _expected_order(name: str) -> tuple[int, str]:
+    # named terminals (a duration, a time...) read better before punctuation and keywords
+    return (0 if name in _DESCRIBE and name not in ("_NL", "$END") else 1, name)
+
+
+def _hint(
+    prev: Token | None, found: Token | None, text: str, exc: lark.UnexpectedInput
+) -> tuple[int, int, str] | None:
+    """Friendly messages for the mistakes people make most."""
+    if prev is not None and prev.type == "DURATION" and prev.value.isdigit():
+        return (
+            prev.line or 1,
+            prev.column or 1,
+            f"'{prev.value}' needs a unit: write {prev.value}m, {prev.value}h, "
+            f"{prev.value}d or {prev.value}w",
+        )
+    if prev is not None and prev.type == "COMPARE" and found is not None and found.type == "COMPARE":
+        return prev.line or 1, prev.column or 1, f"use '{prev.value}' alone, not '{prev.value}{found.value}'"
+    if isinstance(exc, lark.UnexpectedCharacters):
+        rest = text[exc.pos_in_stream :]
+        if rest.startswith("&&"):
+            return exc.line, exc.column, "use 'and' instead of '&&'"
+        if rest.startswith("||"):
+            return exc.line, exc.column, "use 'or' instead of '||'"
+        if rest.startswith("'"):
+            return exc.line, exc.column, 'strings use double quotes: "text"'
+        word = re.match(r"[A-Za-z_][A-Za-z0-9_]*", rest)
+        if word and word.group() != word.group().lower():
+            low = word.group().lower()
+            return exc.line, exc.column, f"keywords and names are lower case: write '{low}'"
+    return None
+
+
+def _diagnostic(source: str, lines: list[str], line: int, column: int, message: str) -> Diagnostic:
+    source_line = lines[line - 1] if 0 < line <= len(lines) else ""
+    return Diagnostic(source, line, column, "error", message, source_line)
+
+
+# Tree -> AST ----------------------------------------------------------------------------------
+
+
+def _span_of(meta: Any) -> n.Span:
+    if getattr(meta, "empty", True):
+        return n.NO_SPAN
+    return n.Span(meta.line, meta.column, meta.end_line, meta.end_column, meta.start_pos, meta.end_pos)
+
+
+def _tok_span(tok: Token) -> n.Span:
+    return n.Span(
+        tok.line or 0,
+        tok.column or 0,
+        tok.end_line or 0,
+        tok.end_column or 0,
+        tok.start_pos or 0,
+        tok.end_pos or 0,
+    )
+
+
+_ESCAPE = re.compile(r"\\(.)")
+_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?([Zz]|[+-]\d{2}:?\d{2})?$"
+)
+
+
+@v_args(meta=True)
+class _Builder(Transformer[Token, Any]):
+    """Builds AST nodes; malformed literals are collected in ``errors`` instead of stopping."""
+
+    def __init__(self, source: str, lines: list[str]) -> None:
+        super().__init__()
+        self.source = source
+        self.lines = lines
+        self.errors: list[Diagnostic] = []
+
+    def _error(self, tok: Token, message: str) -> None:
+        self.errors.append(_diagnostic(self.source, self.lines, tok.line or 1, tok.column or 1, message))
+
+    # literals
+    def _string(self, tok: Token) -> n.StringLit:
+        body = tok.value[1:-1]
+
+        def unescape(m: re.Match[str]) -> str:
+            if m.group(1) not in _ESCAPES:
+                self._error(tok, f"unknown escape '\\{m.group(1)}' in string; use \\\" or \\\\")
+            return _ESCAPES.get(m.group(1), m.group(1))
+
+        return n.StringLit(_ESCAPE.sub(unescape, body), span=_tok_span(tok))
+
+    def _duration(self, tok: Token) -> n.Duration:
+        m = re.fullmatch(r"([0-9]+)([a-zA-Z]*)", tok.value)
+        assert m is not None  # the terminal's own pattern
+        amount, unit = int(m.group(1)), m.group(2)
+        if unit not in ("m", "h", "d", "w"):
+            hint = {"min": "m", "mins": "m", "minutes": "m", "hours": "h", "hour": "h", "hr": "h",
+                    "days": "d", "day": "d", "weeks": "w", "week": "w", "wk": "w"}.get(unit.lower())
+            suggestion = f"{amount}{hint}" if hint else f"{amount}d"
+            what = f"unknown duration unit '{unit}'" if unit else f"'{tok.value}' needs a unit"
+            self._error(tok, f"{what}: write m, h, d or w, as in {suggestion}")
+            unit = "d"
+        duration = n.Duration(amount, unit, span=_tok_span(tok))  # type: ignore[arg-type]
+        if duration.nominal() > dt.timedelta(days=MAX_DURATION_DAYS):
+            self._error(tok, f"duration {tok.value} is longer than 100 years")
+            return n.Duration(0, "d", span=_tok_span(tok))
+        return duration
+
+    def _date(self, tok: Token) -> n.DateLit:
+        try:
+            return n.DateLit(dt.date.fromisoformat(tok.value), span=_tok_span(tok))
+        except ValueError:
+            self._error(tok, f"'{tok.value}' is not a calendar date (YYYY-MM-DD)")
+            return n.DateLit(dt.date(1970, 1, 1), span=_tok_span(tok))
+
+    def _instant(self, tok: Token) -> n.InstantLit:
+        m = _DATETIME.match(tok.value)
+        value = None
+        if m is not None and m.group(8) is not None:
+            try:
+                value = dt.datetime.fromisoformat(tok.value.upper().replace("Z", "+00:00"))
+            except ValueError:
+                value = None
+        if value is None:
+            if m is not None and m.group(8) is None:
+                self._error(tok, f"date-time '{tok.value}' needs an offset or Z, as in {tok.value}Z")
+            else:
+                self._error(tok, f"'{tok.value}' is not an ISO-8601 date-time such as 2026-12-03T17:45:00Z")
+            value = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        return n.InstantLit(value, tok.value, span=_tok_span(tok))
+
+    def _clock(self, tok: Token) -> n.Clock:
+        hour, minute = tok.value.split(":")
+        return n.Clock(int(hour), int(minute), span=_tok_span(tok))
+
+    def _percent(self, tok: Token) -> float:
+        return float(tok.value[:-1])
+
+    def _name(self, tok: Token) -> n.Name:
+        return n.Name(tok.value, span=_tok_span(tok))
+
+    def _fields(self, fields: list[Any]) -> tuple[n.MessageField, ...]:
+        return tuple(fields)
+
+    # top level
+    def start(self, meta: Any, children: list[Any]) -> list[n.Item]:
+        return [c for c in children if c is not None]
+
+    def default_timezone(self, meta: Any, c: list[Token]) -> n.DefaultTimezone:
+        return n.DefaultTimezone(self._string(c[0]), span=_span_of(meta))
+
+    def attribute_decl(self, meta: Any, c: list[Any]) -> n.AttributeDecl:
+        return n.AttributeDecl(c[0], self._name(c[1]), span=_span_of(meta))
+
+    def rule(self, meta: Any, c: list[Any]) -> n.Rule:
+        return n.Rule(None, tuple(c), span=_span_of(meta))
+
+    def campaign(self, meta: Any, c: list[Any]) -> n.Rule:
+        return n.Rule(self._string(c[0]), tuple(c[1:]), span=_span_of(meta))
+
+    # clauses
+    def segment(self, meta: Any, c: list[Any]) -> n.Segment:
+        name = self._string(c[0]) if c[0] is not None else None
+        return n.Segment(name, c[1], span=_span_of(meta))
+
+    def send(self, meta: Any, c: list[Any]) -> n.Send:
+        return n.Send(self._name(c[0]), c[1], span=_span_of(meta))
+
+    def message_field(self, meta: Any, c: list[Token]) -> n.MessageField:
+        return n.MessageField(self._name(c[0]), self._string(c[1]), span=_span_of(meta))
+
+    def message(self, meta: Any, c: list[Any]) -> n.Message:
+        return n.Message(self._fields(c), span=_span_of(meta))
+
+    def variant(self, meta: Any, c: list[Any]) -> n.Variant:
+        return n.Variant(self._string(c[0]), self._percent(c[1]), self._fields(c[2:]), span=_span_of(meta))
+
+    def holdout(self, meta: Any, c: list[Token]) -> n.Holdout:
+        return n.Holdout(self._percent(c[0]), span=_span_of(meta))
+
+    def salt(self, meta: Any, c: list[Token]) -> n.Salt:
+        return n.Salt(self._string(c[0]), span=_span_of(meta))
+
+    def reeligible(self, meta: Any, c: list[Token]) -> n.Reeligible:
+        return n.Reeligible(self._duration(c[0]), span=_span_of(meta))
+
+    def cap(self, meta: Any, c: list[Token | None]) -> n.Cap:
+        count, per, scope = c
+        assert count is not None and per is not None
+        return n.Cap(
+            int(count.value), self._duration(per), self._name(scope) if scope else None, span=_span_of(meta)
+        )
+
+    def quiet_hours(self, meta: Any, c: list[Token | None]) -> n.QuietHours:
+        start, end, mode = c
+        assert start is not None and end is not None
+        return n.QuietHours(
+            self._clock(start), self._clock(end), self._name(mode) if mode else None, span=_span_of(meta)
+        )
+
+    def from_date(self, meta: Any, c: list[Token]) -> n.From:
+        return n.From(self._date(c[0]), span=_span_of(meta))
+
+    def until_date(self, meta: Any, c: list[Token]) -> n.Until:
+        return n.Until(self._date(c[0]), span=_span_of(meta))
+
+    def grace(self, meta: Any, c: list[Token]) -> n.Grace:
+        return n.Grace(self._duration(c[0]), span=_span_of(meta))
+
+    def status(self, meta: Any, c: list[Token]) -> n.Status:
+        return n.Status(self._name(c[0]), span=_span_of(meta))
+
+    # schedules
+    def days(self, meta: Any, c: list[Token]) -> tuple[n.Name, ...]:
+        return tuple(self._name(t) for t in c)
+
+    def zone_local(self, meta: Any, c: list[Token]) -> n.Zone:
+        return n.Zone("local", span=_span_of(meta))
+
+    def zone_utc(self, meta: Any, c: list[Token]) -> n.Zone:
+        return n.Zone("utc", span=_span_of(meta))
+
+    def zone_named(self, meta: Any, c: list[Token]) -> n.Zone:
+        return n.Zone("named", self._string(c[0]).value, span=_tok_span(c[0]))
+
+    def daily(self, meta: Any, c: list[Any]) -> n.Daily:
+        return n.Daily(self._clock(c[0]), c[1], span=_span_of(meta))
+
+    def weekly(self, meta: Any, c: list[Any]) -> n.Weekly:
+        return n.Weekly(c[0], self._clock(c[1]), c[2], span=_span_of(meta))
+
+    def every_weeks(self, meta: Any, c: list[Any]) -> n.EveryWeeks:
+        return n.EveryWeeks(int(c[0].value), c[1], self._clock(c[2]), c[3], span=_span_of(meta))
+
+    def monthly(self, meta: Any, c: list[Any]) -> n.Monthly:
+        return n.Monthly(int(c[0].value), self._clock(c[1]), c[2], span=_span_of(meta))
+
+    def cron(self, meta: Any, c: list[Any]) -> n.Cron:
+        return n.Cron(self._string(c[0]).value, c[1], span=_span_of(meta))
+
+    def once(self, meta: Any, c: list[Any]) -> n.Once:
+        return n.Once(self._date(c[0]), self._clock(c[1]), c[2], span=_span_of(meta))
+
+    # conditions
+    def or_(self, meta: Any, c: list[Any]) -> n.Or:
+        return n.Or(_flatten(n.Or, c), span=_span_of(meta))
+
+    def and_(self, meta: Any, c: list[Any]) -> n.And:
+        return n.And(_flatten(n.And, c), span=_span_of(meta))
+
+    def not_(self, meta: Any, c: list[Any]) -> n.Not:
+        return n.Not(c[0], span=_span_of(meta))
+
+    def path(self, meta: Any, c: list[Token]) -> n.Path:
+        return n.Path(tuple(t.value for t in c), span=_span_of(meta))
+
+    def between(self, meta: Any, c: list[Any]) -> n.Between:
+        return n.Between(c[0], self._duration(c[1]), self._duration(c[2]), c[3] is not None, span=_span_of(meta))
+
+    def more_than_ago(self, meta: Any, c: list[Any]) -> n.MoreThanAgo:
+        return n.MoreThanAgo(c[0], self._duration(c[1]), span=_span_of(meta))
+
+    def less_than_ago(self, meta: Any, c: list[Any]) -> n.LessThanAgo:
+        return n.LessThanAgo(c[0], self._duration(c[1]), span=_span_of(meta))
+
+    def _point(self, tok: Token) -> n.TimePoint:
+        return self._instant(tok) if tok.type == "DATETIME" else self._date(tok)
+
+    def before(self, meta: Any, c: list[Any]) -> n.Before:
+        return n.Before(c[0], self._point(c[1]), span=_span_of(meta))
+
+    def after(self, meta: Any, c: list[Any]) -> n.After:
+        return n.After(c[0], self._point(c[1]), span=_span_of(meta))
+
+    def compare(self, meta: Any, c: list[Any]) -> n.Compare:
+        return n.Compare(c[0], c[1].value, c[2], span=_span_of(meta))
+
+    def value_list(self, meta: Any, c: list[Any]) -> tuple[n.Literal, ...]:
+        return tuple(v for v in c if v is not None)
+
+    def in_list(self, meta: Any, c: list[Any]) -> n.InList:
+        return n.InList(c[0], c[1], False, span=_span_of(meta))
+
+    def not_in_list(self, meta: Any, c: list[Any]) -> n.InList:
+        return n.InList(c[0], c[1], True, span=_span_of(meta))
+
+    def is_set(self, meta: Any, c: list[Any]) -> n.IsSet:
+        return n.IsSet(c[0], False, span=_span_of(meta))
+
+    def is_not_set(self, meta: Any, c: list[Any]) -> n.IsSet:
+        return n.IsSet(c[0], True, span=_span_of(meta))
+
+    def truthy(self, meta: Any, c: list[Any]) -> n.Truthy:
+        return n.Truthy(c[0], span=_span_of(meta))
+
+    def string(self, meta: Any, c: list[Token]) -> n.Literal:
+        return n.Literal(self._string(c[0]).value, span=_tok_span(c[0]))
+
+    def number(self, meta: Any, c: list[Token]) -> n.Literal:
+        text = c[0].value
+        value: int | float = float(text) if "." in text else int(text)
+        return n.Literal(value, span=_tok_span(c[0]))
+
+    def true(self, meta: Any, c: list[Any]) -> n.Literal:
+        return n.Literal(True, span=_span_of(meta))
+
+    def false(self, meta: Any, c: list[Any]) -> n.Literal:
+        return n.Literal(False, span=_span_of(meta))
+
+
+def _flatten(kind: type[n.And] | type[n.Or], operands: list[Any]) -> tuple[n.Condition, ...]:
+    out: list[n.Condition] = []
+    for op in operands:
+        if isinstance(op, kind):
+            out.extend(op.operands)
+        else:
+            out.append(op)
+    return tuple(out)
