@@ -23,16 +23,25 @@ from .errors import (
     UnsupportedError,
     UserDataError,
 )
+from .evaluate import Decision
+from .explain import ConditionTrace, Explanation, RuleTrace
 from .format import format_file
 from .parse import parse
+from .plugin import Plugin, Result
 from .ruleset import RuleSet, compile, load
 
 __all__ = [
+    "ConditionTrace",
+    "Decision",
     "Diagnostic",
+    "Explanation",
     "LapseCheckError",
     "LapseError",
     "LapseSyntaxError",
+    "Plugin",
+    "Result",
     "RuleSet",
+    "RuleTrace",
     "UnsupportedError",
     "UserDataError",
     "__version__",

@@ -9,14 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from pathlib import PurePath
 from typing import TypeVar
 
 import attrs
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from . import nodes as n
 from .errors import Diagnostic
+from .parse import MAX_DURATION_DAYS, source_lines
 from .schema import (
     BUILTIN_ATTRIBUTES,
     CHANNELS,
@@ -135,7 +137,7 @@ class _Checker:
         source = self.file.source
         lines = self._lines.get(source)
         if lines is None:
-            lines = self._lines[source] = self.file.text.splitlines()
+            lines = self._lines[source] = source_lines(self.file.text)
         text = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
         self.diagnostics.append(Diagnostic(source, span.line, span.column, severity, message, text))
 
@@ -215,8 +217,7 @@ class _Checker:
             self.error(rule.span, f"{what} has no send clause; add one such as 'send push weekly thu 17:45 local'")
         if segment is not None:
             self.condition(segment.condition, schema)
-        if send is not None:
-            self.send(send)
+        schedule_ok = send is not None and self.send(send)
         message = _first(by_type, n.Message)
         checked_message = self.message_fields(message.fields) if message else ()
         variants = [c for c in by_type.get(n.Variant, []) if isinstance(c, n.Variant)]
@@ -254,7 +255,7 @@ class _Checker:
                 "(active, paused or draft)",
             )
         grace = _first(by_type, n.Grace)
-        if segment is not None and send is not None:
+        if segment is not None and send is not None and schedule_ok:
             self.coverage(segment, send.schedule, reeligible)
         if any(d.severity == "error" for d in self.diagnostics[start:]):
             return None
@@ -350,7 +351,9 @@ class _Checker:
             self.error(value.span, f"'{attr}' is a {kind}, but this value is a {got}; write a {kind} such as {example}")
 
     # schedules
-    def send(self, send: n.Send) -> None:
+    def send(self, send: n.Send) -> bool:
+        """Check a send clause; False when its schedule is wrong (no coverage warnings then)."""
+        start = len(self.diagnostics)
         channel = send.channel.value
         if channel not in CHANNELS:
             self.error(
@@ -366,12 +369,15 @@ class _Checker:
             self.days(sched.days)
         if isinstance(sched, n.EveryWeeks) and sched.interval < 1:
             self.error(sched.span, "'every 0 weeks' never fires; use 'every 1 weeks' or 'weekly'")
+        if isinstance(sched, n.EveryWeeks) and sched.interval * 7 > MAX_DURATION_DAYS:
+            self.error(sched.span, f"'every {sched.interval} weeks' is longer than 100 years")
         if isinstance(sched, n.Monthly) and not 1 <= sched.day <= 31:
             self.error(sched.span, f"day of month {sched.day} is not between 1 and 31")
         if sched.zone.kind == "named":
             problem = zone_problem(sched.zone.name or "")
             if problem:
                 self.error(sched.zone.span, problem)
+        return len(self.diagnostics) == start
 
     def clock(self, clock: n.Clock) -> None:
         if clock.hour > 23 or clock.minute > 59:
@@ -397,13 +403,15 @@ class _Checker:
             )
         elif not croniter.is_valid(cron.expression):
             self.error(cron.span, f"invalid cron expression \"{cron.expression}\"")
+        elif _cron_gaps(cron.expression) is None:
+            self.error(cron.span, f"cron expression \"{cron.expression}\" never fires (no such date)")
 
     # delivery controls
     def percent(self, value: float, span: n.Span, what: str) -> bool:
         if not 0 < value <= 100:
             self.error(span, f"{what} percentage {value:g}% must be more than 0% and at most 100%")
             return False
-        if round(value * 100) != value * 100:
+        if _decimals(value) > 2:
             self.error(span, f"{what} percentage {value:g}% has more than two decimals (buckets are 0.01% wide)")
             return False
         return True
@@ -553,11 +561,17 @@ def _cron_gaps(expression: str) -> tuple[dt.timedelta, dt.timedelta] | None:
     # Sampled over a year of naive wall-clock time (at most 2,000 occurrences): exact for the
     # calendar patterns campaigns use; for very frequent crons the gaps are tiny either way.
     start = dt.datetime(2026, 1, 1)
-    it = croniter(expression, start)
-    previous = it.get_next(dt.datetime)
+    try:
+        it = croniter(expression, start)
+        previous = it.get_next(dt.datetime)
+    except CroniterError:  # "0 0 30 2 *" is well formed but has no date
+        return None
     gaps = []
     for _ in range(2000):
-        current = it.get_next(dt.datetime)
+        try:
+            current = it.get_next(dt.datetime)
+        except CroniterError:
+            break
         gaps.append(current - previous)
         previous = current
         if current - start > dt.timedelta(days=400):
@@ -574,6 +588,13 @@ def _fmt_td(delta: dt.timedelta) -> str:
     if minutes % 60 == 0:
         return f"{minutes // 60}h"
     return f"{minutes}m"
+
+
+def _decimals(value: float) -> int:
+    """Decimal places as written (``repr`` is the shortest text that reads back as the value):
+    ``value * 100`` is not exact in binary, 33.34 * 100 == 3333.9999999999995."""
+    exponent = Decimal(repr(value)).as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
 def _literal_type(value: n.Value) -> str:

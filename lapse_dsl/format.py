@@ -27,7 +27,10 @@ def _number(value: float | int) -> str:
     if isinstance(value, int):
         return str(value)
     text = format(Decimal(repr(value)), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    # `1.0` is written `1`, but a large float is not the integer its shortest digits spell
+    # (1e23 != 10**23): keep it a float so the text parses back to the same value.
+    return text if "." in text or int(text) == value else text + ".0"
 
 
 def _literal(lit: n.Literal) -> str:
@@ -175,7 +178,7 @@ def _item_lines(item: n.Item) -> list[_Line]:
 def format_file(file: n.File) -> str:
     """The canonical text of a parsed file, comments included."""
     code = [line for item in file.items for line in _item_lines(item)]
-    source_lines = file.text.splitlines()
+    source_lines = file.text.split("\n")  # as the parser counts lines (not str.splitlines)
     blank = {i + 1 for i, text in enumerate(source_lines) if not text.strip()}
 
     trailing: dict[int, list[str]] = {}

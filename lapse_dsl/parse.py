@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import importlib.resources
+import math
 import re
 import threading
 from collections.abc import Iterator
@@ -19,9 +20,11 @@ from lark.lexer import PatternStr
 from . import nodes as n
 from .errors import Diagnostic, LapseSyntaxError
 
-__all__ = ["grammar_text", "parse"]
+__all__ = ["grammar_text", "parse", "source_lines"]
 
 MAX_DURATION_DAYS = 36_525  # 100 years: longer windows are typos and overflow date arithmetic
+_MAX_INT_DIGITS = 9  # counts, days and intervals beyond this are typos (and int() of huge text raises)
+_MAX_NUMBER_DIGITS = 300  # attribute values: beyond a float's range
 
 
 def grammar_text() -> str:
@@ -77,7 +80,7 @@ def parse(text: str, *, source: str = "<string>") -> n.File:
     with _lock:  # building the tables once; parsing itself holds no shared state
         parser = _parser()
     comments: list[n.Comment] = []
-    lines = text.splitlines()
+    lines = source_lines(text)
     interactive = parser.parse_interactive(text)
     seen: list[Token] = []
     try:
@@ -97,6 +100,12 @@ def parse(text: str, *, source: str = "<string>") -> n.File:
     if builder.errors:
         raise LapseSyntaxError(builder.errors)
     return n.File(tuple(items), source=source, comments=tuple(comments), text=text)
+
+
+def source_lines(text: str) -> list[str]:
+    """The text's lines as the parser numbers them: split at ``\\n`` only (``str.splitlines``
+    also splits at form feeds, ``\\x85`` and ``\\u2028``, which would shift every line after)."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
 
 
 _COMMENT_OR_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
@@ -200,8 +209,14 @@ def _diagnose(
     if prev_word is not None:
         message += f" after '{prev_word}'"
     if isinstance(exc, lark.UnexpectedCharacters):
-        snippet = re.match(r"\S+", text[exc.pos_in_stream :])
-        got = f"'{snippet.group()}'" if snippet else "the end of the line"
+        rest = text[exc.pos_in_stream :]
+        snippet = re.match(r"\S+", rest)
+        if snippet:
+            got = f"'{snippet.group()}'"
+        elif rest[:1] in ("", "\n", "\r"):
+            got = "the end of the line"
+        else:  # an unusual space character, such as a form feed inside a condition or U+2028
+            got = f"the character U+{ord(rest[0]):04X}"
         message += f", found {got}"
     else:
         message += f", found {_describe_found(found)}"
@@ -315,6 +330,14 @@ def _tok_span(tok: Token) -> n.Span:
     )
 
 
+_UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440, "w": 7 * 1440}
+
+
+def _short(text: str) -> str:
+    """A literal for a message: very long ones are cut (they are only ever typos)."""
+    return text if len(text) <= 24 else text[:20] + "..."
+
+
 _ESCAPE = re.compile(r"\\(.)")
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
 _DATETIME = re.compile(
@@ -349,7 +372,11 @@ class _Builder(Transformer[Token, Any]):
     def _duration(self, tok: Token) -> n.Duration:
         m = re.fullmatch(r"([0-9]+)([a-zA-Z]*)", tok.value)
         assert m is not None  # the terminal's own pattern
-        amount, unit = int(m.group(1)), m.group(2)
+        digits, unit = m.group(1).lstrip("0") or "0", m.group(2)
+        if len(digits) > _MAX_INT_DIGITS:  # int() of thousands of digits raises
+            self._error(tok, f"duration {_short(tok.value)} is longer than 100 years")
+            return n.Duration(0, "d", span=_tok_span(tok))
+        amount = int(digits)
         if unit not in ("m", "h", "d", "w"):
             hint = {"min": "m", "mins": "m", "minutes": "m", "hours": "h", "hour": "h", "hr": "h",
                     "days": "d", "day": "d", "weeks": "w", "week": "w", "wk": "w"}.get(unit.lower())
@@ -357,11 +384,11 @@ class _Builder(Transformer[Token, Any]):
             what = f"unknown duration unit '{unit}'" if unit else f"'{tok.value}' needs a unit"
             self._error(tok, f"{what}: write m, h, d or w, as in {suggestion}")
             unit = "d"
-        duration = n.Duration(amount, unit, span=_tok_span(tok))  # type: ignore[arg-type]
-        if duration.nominal() > dt.timedelta(days=MAX_DURATION_DAYS):
+        # compared in minutes, not as a timedelta, which overflows long before 9 digits of weeks
+        if amount * _UNIT_MINUTES[unit] > MAX_DURATION_DAYS * 1440:
             self._error(tok, f"duration {tok.value} is longer than 100 years")
             return n.Duration(0, "d", span=_tok_span(tok))
-        return duration
+        return n.Duration(amount, unit, span=_tok_span(tok))  # type: ignore[arg-type]
 
     def _date(self, tok: Token) -> n.DateLit:
         try:
@@ -391,7 +418,18 @@ class _Builder(Transformer[Token, Any]):
         return n.Clock(int(hour), int(minute), span=_tok_span(tok))
 
     def _percent(self, tok: Token) -> float:
-        return float(tok.value[:-1])
+        value = float(tok.value[:-1])
+        if not math.isfinite(value):  # a number too long for a float would format as 'Infinity%'
+            self._error(tok, f"percentage {_short(tok.value)} is too large")
+            return 0.0
+        return value
+
+    def _int(self, tok: Token) -> int:
+        digits = tok.value.lstrip("0") or "0"
+        if len(digits) > _MAX_INT_DIGITS:
+            self._error(tok, f"{_short(tok.value)} is too large")
+            return 0
+        return int(digits)
 
     def _name(self, tok: Token) -> n.Name:
         return n.Name(tok.value, span=_tok_span(tok))
@@ -445,7 +483,7 @@ class _Builder(Transformer[Token, Any]):
         count, per, scope = c
         assert count is not None and per is not None
         return n.Cap(
-            int(count.value), self._duration(per), self._name(scope) if scope else None, span=_span_of(meta)
+            self._int(count), self._duration(per), self._name(scope) if scope else None, span=_span_of(meta)
         )
 
     def quiet_hours(self, meta: Any, c: list[Token | None]) -> n.QuietHours:
@@ -487,10 +525,10 @@ class _Builder(Transformer[Token, Any]):
         return n.Weekly(c[0], self._clock(c[1]), c[2], span=_span_of(meta))
 
     def every_weeks(self, meta: Any, c: list[Any]) -> n.EveryWeeks:
-        return n.EveryWeeks(int(c[0].value), c[1], self._clock(c[2]), c[3], span=_span_of(meta))
+        return n.EveryWeeks(self._int(c[0]), c[1], self._clock(c[2]), c[3], span=_span_of(meta))
 
     def monthly(self, meta: Any, c: list[Any]) -> n.Monthly:
-        return n.Monthly(int(c[0].value), self._clock(c[1]), c[2], span=_span_of(meta))
+        return n.Monthly(self._int(c[0]), self._clock(c[1]), c[2], span=_span_of(meta))
 
     def cron(self, meta: Any, c: list[Any]) -> n.Cron:
         return n.Cron(self._string(c[0]).value, c[1], span=_span_of(meta))
@@ -555,7 +593,10 @@ class _Builder(Transformer[Token, Any]):
 
     def number(self, meta: Any, c: list[Token]) -> n.Literal:
         text = c[0].value
-        value: int | float = float(text) if "." in text else int(text)
+        value: int | float = float(text) if "." in text else int(text) if len(text) <= _MAX_NUMBER_DIGITS else math.inf
+        if not math.isfinite(value):  # would format as 'Infinity', which is not in the language
+            self._error(c[0], f"number {_short(text)} is too large")
+            value = 0
         return n.Literal(value, span=_tok_span(c[0]))
 
     def true(self, meta: Any, c: list[Any]) -> n.Literal:

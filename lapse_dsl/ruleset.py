@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+import attrs
 
 from . import nodes as n
 from .check import CheckedRule, CheckResult, check
 from .errors import Diagnostic, LapseCheckError, LapseError, LapseSyntaxError
+from .evaluate import Decision, Moment, delivery_zone, parse_history, search, truth
+from .explain import Explanation, RuleTrace, condition_traces, next_occurrence, summary
 from .parse import parse
+from .userdata import Reader, user_id_of
 from .zones import get_zone
 
 __all__ = ["RuleSet", "compile", "load", "read_sources"]
@@ -32,9 +39,114 @@ class RuleSet:
         self.default_timezone = default_timezone
         self.naive_timezone = naive_timezone
         self.version = version
+        self._naive_zone = get_zone(naive_timezone) if naive_timezone else None
+        paths = {str(p.path) for rule in self.rules for p in _predicates(rule.segment)}
+        self._reader = Reader(paths, self.schema, self._naive_zone)
+        self._time_paths = tuple(p for p in sorted(paths) if self.schema[p] == "time")
 
     def __repr__(self) -> str:
         return f"<RuleSet {len(self.rules)} rules version={self.version[:12]}>"
+
+    # per-user entry points -------------------------------------------------------------------
+
+    def _prepare(
+        self, user: Mapping[str, Any], now: dt.datetime
+    ) -> tuple[str, dict[str, Any], tuple[str, ...]]:
+        user_id = user_id_of(user)
+        values = self._reader.read(user, user_id)
+        warnings: list[str] = []
+        for path in self._time_paths:
+            x = values[path]
+            if x is not None and x > now:
+                values[path] = now
+                warnings.append(f"{path} {x.isoformat()} is later than now; counted as now (clock skew)")
+        return user_id, values, tuple(warnings)
+
+    def evaluate(
+        self,
+        user: Mapping[str, Any],
+        now: dt.datetime,
+        *,
+        since: dt.datetime | None = None,
+        history: Iterable[Mapping[str, Any]] = (),
+    ) -> list[Decision]:
+        """At most one decision per rule: the earliest qualifying occurrence, ordered by
+        ``(send_at, campaign)``. Raises :class:`UserDataError` for a malformed record."""
+        _require_aware(now, "now")
+        if since is not None:
+            _require_aware(since, "since")
+        user_id, values, skew = self._prepare(user, now)
+        past = parse_history(history, self._naive_zone, user_id)
+        decisions = []
+        for rule in self.rules:
+            zone, zone_name, fallback = delivery_zone(rule, user, self.default_timezone)
+            warnings = (*skew, fallback) if fallback else skew
+            outcome = search(rule, values, user, user_id, zone, zone_name, now, since, past, warnings)
+            if outcome.decision is not None:
+                decisions.append(outcome.decision)
+        decisions.sort(key=lambda d: (d.send_at, d.campaign))
+        return decisions
+
+    def in_segment(self, user: Mapping[str, Any], at: dt.datetime) -> dict[str, bool | None]:
+        """Each rule's segment at instant ``at``: True, False or None (unknown)."""
+        _require_aware(at, "at")
+        _, values, _ = self._prepare(user, at)
+        out: dict[str, bool | None] = {}
+        for rule in self.rules:
+            zone, _, _ = delivery_zone(rule, user, self.default_timezone)
+            out[rule.name] = truth(rule.segment, values, Moment.of(at, zone))
+        return out
+
+    def explain(
+        self,
+        user: Mapping[str, Any],
+        now: dt.datetime,
+        *,
+        since: dt.datetime | None = None,
+        history: Iterable[Mapping[str, Any]] = (),
+    ) -> Explanation:
+        """Per rule: each condition's value at the next occurrence and why the rule does or does not
+        produce a decision. Drafts and paused campaigns are explained too."""
+        _require_aware(now, "now")
+        user_id, values, skew = self._prepare(user, now)
+        past = parse_history(history, self._naive_zone, user_id)
+        traces = []
+        notes = list(skew)
+        for rule in self.rules:
+            zone, zone_name, fallback = delivery_zone(rule, user, self.default_timezone)
+            if fallback and fallback not in notes:
+                notes.append(fallback)
+            moment = next_occurrence(rule.schedule, zone, now, rule.from_date)
+            conditions = condition_traces(rule.segment, values, moment) if moment else []
+            first = truth(rule.segment, values, moment) if moment else None
+            preview = rule if rule.status == "active" else _as_active(rule)
+            outcome = search(preview, values, user, user_id, zone, zone_name, now, since, past, ())
+            reason = summary(outcome, first, conditions)
+            if rule.status != "active":
+                reason = f"status {rule.status}: never sends" + (f"; if active it would: {reason}" if reason else "")
+                outcome = attrs.evolve(outcome, decision=None)
+            traces.append(
+                RuleTrace(rule.name, rule.status, zone_name, moment.at.astimezone(zone) if moment else None, first,
+                          tuple(conditions), outcome.decision, reason)
+            )
+        return Explanation(user_id, now, tuple(traces), tuple(notes))
+
+
+def _require_aware(value: object, name: str) -> None:
+    if not isinstance(value, dt.datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise TypeError(f"{name} must be an aware datetime (with tzinfo), got {value!r}")
+
+
+def _as_active(rule: CheckedRule) -> CheckedRule:
+    return attrs.evolve(rule, status="active")
+
+
+def _predicates(cond: n.Condition) -> list[n.Predicate]:
+    if isinstance(cond, (n.And, n.Or)):
+        return [p for op in cond.operands for p in _predicates(op)]
+    if isinstance(cond, n.Not):
+        return _predicates(cond.operand)
+    return [cond]
 
 
 def _validate_zone_option(name: str | None, option: str) -> None:

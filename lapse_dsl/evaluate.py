@@ -1,0 +1,388 @@
+"""The reference evaluator: segments in three-valued logic, and the search for a rule's earliest
+qualifying occurrence with its delivery controls. It walks the AST; ``explain`` uses it as is, and
+the compiled fast path (:mod:`lapse_dsl.compile`) must agree with it on every case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import attrs
+
+from . import nodes as n
+from .buckets import bucket, in_percent
+from .check import CheckedRule
+from .errors import UserDataError
+from .schedule import Occurrence, occurrences
+from .templates import TemplateError
+from .timecalc import UTC, Tz, local_wall, resolve, shift, shift_wall
+from .userdata import parse_time
+from .zones import get_zone
+
+__all__ = ["Decision", "HistoryEntry", "Moment", "Outcome", "search", "truth"]
+
+HORIZON = dt.timedelta(days=400)
+# Calendar shifts differ from 24-hour arithmetic by at most a zone's largest offset jump (24h at
+# a date-line change) plus a gap; the search may skip occurrences farther than this from any
+# point where a time condition can change.
+FLIP_MARGIN = dt.timedelta(days=3)
+_TICK = dt.timedelta(microseconds=1)
+
+
+@attrs.frozen
+class Decision:
+    """When and what to send one user for one rule."""
+
+    campaign: str
+    channel: str
+    user_id: str
+    send_at: dt.datetime  # aware, UTC
+    local_send_at: dt.datetime  # aware, in the delivery zone
+    timezone: str
+    due: bool
+    held_out: bool
+    variant: str | None
+    message: Mapping[str, str] = attrs.field(hash=False)
+    idempotency_key: str
+    warnings: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class HistoryEntry:
+    campaign: str
+    channel: str
+    at: dt.datetime
+
+
+def parse_history(history: Iterable[Mapping[str, Any]], naive_zone: Tz | None, user_id: str) -> tuple[HistoryEntry, ...]:
+    out = []
+    for i, entry in enumerate(history):
+        if not isinstance(entry, Mapping):
+            raise UserDataError(f"history[{i}] must be an object with campaign, channel and at", user_id=user_id)
+        campaign, channel, at = entry.get("campaign"), entry.get("channel"), entry.get("at")
+        if not isinstance(campaign, str) or not isinstance(channel, str):
+            raise UserDataError(f"history[{i}] needs string 'campaign' and 'channel'", user_id=user_id)
+        out.append(HistoryEntry(campaign, channel, parse_time(at, f"history[{i}].at", naive_zone, user_id)))
+    return tuple(out)
+
+
+class Moment:
+    """The instant a segment is judged at, with its nominal wall time in the delivery zone."""
+
+    __slots__ = ("_back", "at", "wall", "zone")
+
+    def __init__(self, at: dt.datetime, wall: dt.datetime, zone: Tz) -> None:
+        self.at = at
+        self.wall = wall
+        self.zone = zone
+        self._back: dict[n.Duration, dt.datetime] = {}
+
+    @classmethod
+    def of(cls, at: dt.datetime, zone: Tz) -> Moment:
+        return cls(at, local_wall(at, zone), zone)
+
+    def back(self, duration: n.Duration) -> dt.datetime:
+        """``T(-D)``: the same wall time D earlier for calendar units, exactly D earlier otherwise."""
+        bound = self._back.get(duration)
+        if bound is None:
+            if duration.calendar:
+                bound = shift_wall(self.wall, self.zone, duration, -1)
+            else:
+                bound = self.at - duration.nominal()
+            self._back[duration] = bound
+        return bound
+
+    def point(self, point: n.TimePoint) -> dt.datetime:
+        if isinstance(point, n.InstantLit):
+            return point.value
+        return resolve(dt.datetime.combine(point.value, dt.time()), self.zone)
+
+
+Truth = bool | None
+
+
+def truth(cond: n.Condition, values: Mapping[str, Any], moment: Moment) -> Truth:
+    """Three-valued (Kleene) truth of ``cond`` for the user's ``values`` at ``moment``."""
+    if isinstance(cond, n.And):
+        result: Truth = True
+        for op in cond.operands:
+            v = truth(op, values, moment)
+            if v is False:
+                return False
+            if v is None:
+                result = None
+        return result
+    if isinstance(cond, n.Or):
+        result = False
+        for op in cond.operands:
+            v = truth(op, values, moment)
+            if v is True:
+                return True
+            if v is None:
+                result = None
+        return result
+    if isinstance(cond, n.Not):
+        v = truth(cond.operand, values, moment)
+        return None if v is None else not v
+    x = values[str(cond.path)]
+    if isinstance(cond, n.IsSet):
+        return (x is None) if cond.negated else (x is not None)
+    if x is None:
+        return None
+    if isinstance(cond, n.Between):
+        return bool(moment.back(cond.high) < x <= moment.back(cond.low))
+    if isinstance(cond, n.MoreThanAgo):
+        return bool(x < moment.back(cond.duration))
+    if isinstance(cond, n.LessThanAgo):
+        return bool(x > moment.back(cond.duration))
+    if isinstance(cond, n.Before):
+        return bool(x < moment.point(cond.point))
+    if isinstance(cond, n.After):
+        return bool(x > moment.point(cond.point))
+    if isinstance(cond, n.Compare):
+        return compare(cond.op, x, cond.value.value)
+    if isinstance(cond, n.InList):
+        found = any(_equal(x, v.value) for v in cond.values)
+        return not found if cond.negated else found
+    return bool(x)  # Truthy: the checker made sure it is a boolean
+
+
+def _equal(x: object, v: object) -> bool:
+    return type(x) is type(v) and x == v if isinstance(x, bool) or isinstance(v, bool) else x == v
+
+
+def compare(op: str, x: Any, v: Any) -> bool:
+    if op == "=":
+        return _equal(x, v)
+    if op == "!=":
+        return not _equal(x, v)
+    if op == "<":
+        return bool(x < v)
+    if op == "<=":
+        return bool(x <= v)
+    if op == ">":
+        return bool(x > v)
+    return bool(x >= v)
+
+
+def time_predicates(cond: n.Condition) -> Iterator[n.Between | n.MoreThanAgo | n.LessThanAgo]:
+    """The predicates whose truth depends on the occurrence (before/after a fixed point do not)."""
+    if isinstance(cond, (n.And, n.Or)):
+        for op in cond.operands:
+            yield from time_predicates(op)
+    elif isinstance(cond, n.Not):
+        yield from time_predicates(cond.operand)
+    elif isinstance(cond, (n.Between, n.MoreThanAgo, n.LessThanAgo)):
+        yield cond
+
+
+def next_change(preds: Iterable[n.Between | n.MoreThanAgo | n.LessThanAgo], values: Mapping[str, Any],
+                after: dt.datetime) -> dt.datetime | None:
+    """The earliest instant after which the segment's truth may differ from its truth at ``after``
+    (conservative by FLIP_MARGIN), or None when it can never change again."""
+    earliest: dt.datetime | None = None
+    for p in preds:
+        x = values[str(p.path)]
+        if x is None:
+            continue
+        durations = (p.low, p.high) if isinstance(p, n.Between) else (p.duration,)
+        for d in durations:
+            flip = x + d.nominal()
+            if flip + FLIP_MARGIN > after and (earliest is None or flip < earliest):
+                earliest = flip
+    return None if earliest is None else earliest - FLIP_MARGIN
+
+
+def delivery_zone(rule: CheckedRule, user: Mapping[str, Any], default_timezone: str) -> tuple[Tz, str, str | None]:
+    """The zone a rule delivers in for this user, its name, and a warning when it fell back."""
+    zone = rule.schedule.zone
+    if zone.kind == "utc":
+        return UTC, "UTC", None
+    if zone.kind == "named":
+        named = get_zone(zone.name)
+        assert named is not None  # checked
+        return named, zone.name or "", None
+    raw = user.get("timezone")
+    own = get_zone(raw) if isinstance(raw, str) else None
+    if own is not None:
+        return own, own.key, None
+    fallback, why = (
+        (rule.default_timezone, "the file's default timezone")
+        if rule.default_timezone
+        else (default_timezone, "the default_timezone option")
+    )
+    found = get_zone(fallback)
+    assert found is not None  # validated when the rules were compiled
+    problem = "no timezone attribute" if raw is None or raw == "" else f"timezone {raw!r} is not a valid IANA zone"
+    return found, fallback, f"{problem}; delivered in {fallback} ({why})"
+
+
+@attrs.frozen
+class Outcome:
+    decision: Decision | None
+    reason: str  # why there is no decision, or a note on the decision
+    occurrence: Occurrence | None = None
+
+
+def search(
+    rule: CheckedRule,
+    values: Mapping[str, Any],
+    user: Mapping[str, Any],
+    user_id: str,
+    zone: Tz,
+    zone_name: str,
+    now: dt.datetime,
+    since: dt.datetime | None,
+    history: tuple[HistoryEntry, ...],
+    warnings: tuple[str, ...],
+) -> Outcome:
+    """The earliest qualifying occurrence of ``rule`` for this user, as a decision."""
+    if rule.status != "active":
+        what = "a draft: it is checked and previewed but never sends" if rule.status == "draft" else "paused"
+        return Outcome(None, f"status {rule.status}: the campaign is {what}")
+    lower = now if since is None else max(since + _TICK, shift(now, zone, rule.grace, -1))
+    defer = rule.quiet is not None and rule.quiet_mode == "defer"
+    start = lower - dt.timedelta(days=1) if defer else lower  # a deferred send moves up to a day later
+    if rule.from_date is not None:
+        start = max(start, resolve(dt.datetime.combine(rule.from_date, dt.time()), zone))
+    horizon = now + HORIZON
+    own_sends = sorted(h.at for h in history if h.campaign == rule.name)
+    if own_sends and rule.reeligible is None:
+        return Outcome(None, f"already received on {_iso(own_sends[-1])}; without 'reeligible after' a campaign "
+                             "reaches a user once")
+    preds = tuple(time_predicates(rule.segment))
+    first_block = ""
+    it = occurrences(rule.schedule, zone, start, rule.from_date)
+    while True:
+        occ = next(it, None)
+        if occ is None or occ.at > horizon:
+            return Outcome(None, first_block or "no occurrence qualifies within the next 400 days")
+        if rule.until_date is not None and occ.wall.date() > rule.until_date:
+            return Outcome(None, first_block or f"the campaign ended on {rule.until_date}")
+        moment = Moment(occ.at, occ.wall, zone)
+        if truth(rule.segment, values, moment) is not True:
+            resume = next_change(preds, values, occ.at)
+            if resume is None:
+                return Outcome(None, first_block or "no later occurrence can be in the segment without new activity")
+            if resume > occ.at:
+                it = occurrences(rule.schedule, zone, resume, rule.from_date)
+            continue
+        send_at, blocked, resume = _controls(rule, moment, own_sends, history)
+        if send_at < lower:
+            continue
+        if blocked:
+            first_block = first_block or blocked
+            if resume is not None and resume > occ.at:
+                it = occurrences(rule.schedule, zone, resume, rule.from_date)
+            continue
+        return Outcome(_decision(rule, user, user_id, zone, zone_name, occ, send_at, now, warnings), "", occ)
+
+
+def _controls(
+    rule: CheckedRule, moment: Moment, own_sends: list[dt.datetime], history: tuple[HistoryEntry, ...]
+) -> tuple[dt.datetime, str, dt.datetime | None]:
+    """(send time, why blocked or "", the earliest instant worth trying next)."""
+    at, zone = moment.at, moment.zone
+    if own_sends and rule.reeligible is not None:
+        again = shift(own_sends[-1], zone, rule.reeligible, +1)
+        if at < again:
+            return at, (f"not re-eligible: received on {_iso(own_sends[-1])}, again after {rule.reeligible} "
+                        f"(from {_iso(again)})"), again
+    if rule.cap is not None:
+        cap = rule.cap
+        scope = cap.scope.value if cap.scope else rule.channel
+        window_start = moment.back(cap.per)
+        recent = sorted(h.at for h in history if h.at > window_start and (scope == "all" or h.channel == scope))
+        if len(recent) >= cap.count:
+            what = "sends" if scope == "all" else f"{scope} sends"
+            free = shift(recent[len(recent) - cap.count], zone, cap.per, +1)
+            return at, f"capped: {len(recent)} {what} in the last {cap.per}, limit {cap.count}", free
+    if rule.quiet is not None:
+        end = _quiet_end(rule.quiet, local_wall(at, zone), zone)
+        if end is not None:
+            if rule.quiet_mode == "drop":
+                return at, f"quiet hours {rule.quiet.start} to {rule.quiet.end}: occurrence dropped", end
+            return end, "", None
+    return at, "", None
+
+
+def _quiet_end(quiet: n.QuietHours, wall: dt.datetime, zone: Tz) -> dt.datetime | None:
+    """The instant the quiet period containing ``wall`` ends, or None when ``wall`` is not quiet."""
+    start = dt.time(quiet.start.hour, quiet.start.minute)
+    end = dt.time(quiet.end.hour, quiet.end.minute)
+    t = wall.time()
+    if start < end:
+        if not start <= t < end:
+            return None
+        end_day = wall.date()
+    elif t >= start:
+        end_day = wall.date() + dt.timedelta(days=1)
+    elif t < end:
+        end_day = wall.date()
+    else:
+        return None
+    return resolve(dt.datetime.combine(end_day, end), zone)
+
+
+def _decision(
+    rule: CheckedRule,
+    user: Mapping[str, Any],
+    user_id: str,
+    zone: Tz,
+    zone_name: str,
+    occ: Occurrence,
+    send_at: dt.datetime,
+    now: dt.datetime,
+    warnings: tuple[str, ...],
+) -> Decision:
+    held_out = rule.holdout is not None and in_percent(bucket("holdout", rule.salt, user_id), rule.holdout)
+    variant = None
+    fields = dict(rule.message)
+    if rule.variants and not held_out:
+        b = bucket("variant", rule.salt, user_id)
+        cumulative = 0.0
+        chosen = rule.variants[-1]
+        for v in rule.variants:
+            cumulative += v.percent
+            if in_percent(b, cumulative):
+                chosen = v
+                break
+        variant = chosen.name
+        fields.update(dict(chosen.message))
+    local = send_at.astimezone(zone)
+    message: dict[str, str] = {}
+    if not held_out and fields:
+        variables = {**user, "campaign": rule.name, "local_send_at": local.isoformat()}
+        for name, template in fields.items():
+            try:
+                message[name] = template.render(variables)
+            except TemplateError as exc:
+                raise UserDataError(f"{rule.name}: message {name} cannot be rendered: {exc}", user_id=user_id) from None
+    return Decision(
+        campaign=rule.name,
+        channel=rule.channel,
+        user_id=user_id,
+        send_at=send_at,
+        local_send_at=local,
+        timezone=zone_name,
+        due=send_at <= now,
+        held_out=held_out,
+        variant=variant,
+        message=message,
+        idempotency_key=idempotency_key(rule.name, user_id, occ.wall),
+        warnings=warnings,
+    )
+
+
+def idempotency_key(campaign: str, user_id: str, wall: dt.datetime) -> str:
+    """Stable for a campaign, a user and an occurrence (its nominal local wall time), whatever
+    ``now`` is, so a host can deduplicate sends across ticks, retries and zone changes."""
+    text = "\x1f".join((campaign, user_id, wall.isoformat(timespec="minutes")))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,63 @@
+"""Wall-clock arithmetic in a delivery zone, with one policy everywhere (PEP 495 ``fold=0``):
+
+* a wall time in a spring-forward gap is shifted forward by the gap
+  (New York 2026-03-08 02:30 -> 03:30 EDT = 07:30Z);
+* an ambiguous wall time in a fall-back fold means its first occurrence
+  (New York 2026-11-01 01:30 -> 01:30 EDT = 05:30Z);
+* a local date that does not exist at all (Pacific/Apia 2011-12-30) has no wall times.
+
+Calendar units (``d``, ``w``) move the wall clock by whole days and resolve the result with that
+policy; ``h`` and ``m`` are exact elapsed time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from .nodes import Duration
+
+__all__ = ["UTC", "Tz", "date_exists", "local_wall", "resolve", "shift", "shift_wall"]
+
+UTC = dt.UTC
+Tz = ZoneInfo | dt.timezone
+
+
+def resolve(wall: dt.datetime, zone: Tz) -> dt.datetime:
+    """A naive local wall-clock time -> the aware UTC instant it names (fold=0)."""
+    return wall.replace(tzinfo=zone).astimezone(UTC)
+
+
+def local_wall(instant: dt.datetime, zone: Tz) -> dt.datetime:
+    """The naive wall-clock reading of ``instant`` in ``zone``."""
+    return instant.astimezone(zone).replace(tzinfo=None)
+
+
+_exists: dict[tuple[str, dt.date], bool] = {}
+
+
+def date_exists(day: dt.date, zone: Tz) -> bool:
+    """False for a local date the zone skipped entirely (a date-line change)."""
+    key = (str(zone), day)
+    known = _exists.get(key)
+    if known is None:
+        start = resolve(dt.datetime.combine(day, dt.time()), zone)
+        end = resolve(dt.datetime.combine(day, dt.time(23, 59, 59)), zone)
+        known = start.astimezone(zone).date() == day or end.astimezone(zone).date() == day
+        _exists[key] = known
+    return known
+
+
+def shift_wall(wall: dt.datetime, zone: Tz, duration: Duration, sign: int) -> dt.datetime:
+    """The instant ``duration`` before (sign -1) or after (sign +1) the wall time ``wall``."""
+    if duration.calendar:
+        days = duration.amount * (7 if duration.unit == "w" else 1)
+        return resolve(wall + dt.timedelta(days=sign * days), zone)
+    return resolve(wall, zone) + sign * duration.nominal()
+
+
+def shift(instant: dt.datetime, zone: Tz, duration: Duration, sign: int) -> dt.datetime:
+    """``instant`` moved by ``duration``: calendar units on ``zone``'s wall clock, others exact."""
+    if duration.calendar:
+        return shift_wall(local_wall(instant, zone), zone, duration, sign)
+    return instant + sign * duration.nominal()
