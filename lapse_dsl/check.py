@@ -150,7 +150,7 @@ class _Checker:
     # settings
     def collect_schema(self, files: Sequence[n.File]) -> dict[str, str]:
         schema = dict(BUILTIN_ATTRIBUTES)
-        declared_at: dict[str, n.Span] = {}
+        declared_at: dict[str, tuple[str, n.Span]] = {}  # an identical declaration in another file is fine
         for file in files:
             self.file = file
             for item in file.items:
@@ -170,13 +170,16 @@ class _Checker:
                 if name in schema and schema[name] != kind:
                     self.error(item.path.span, f"'{name}' is already declared as a {schema[name]}")
                     continue
+                if name in declared_at and declared_at[name][0] == file.source:
+                    self.error(item.path.span, f"'{name}' is already declared on line {declared_at[name][1].line}")
+                    continue
                 prefix = _prefix_conflict(name, schema)
                 if prefix is not None:
                     message = f"'{name}' conflicts with '{prefix}': an attribute cannot be both a value and a map"
                     self.error(item.path.span, message)
                     continue
                 schema[name] = kind
-                declared_at.setdefault(name, item.path.span)
+                declared_at.setdefault(name, (file.source, item.path.span))
         return schema
 
     def file_settings(self, file: n.File) -> str | None:
@@ -484,6 +487,8 @@ class _Checker:
         smallest, largest = gaps
         for window in _windows(segment.condition):
             width = window.high.nominal() - window.low.nominal()
+            if width <= dt.timedelta(0):  # an empty `between` is already an error
+                continue
             if width < largest:
                 self.warning(
                     segment.span,

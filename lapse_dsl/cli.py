@@ -4,18 +4,25 @@ records under ``--strict``. No Python traceback ever reaches the user."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 from . import __version__
+from .batch import run_batch
 from .check import check
 from .errors import Diagnostic, LapseError, LapseSyntaxError
 from .format import format_file
 from .nodes import File
 from .parse import parse
+from .plan import project
+from .plugin import Plugin
 from .ruleset import read_sources
+from .sources import Source, SourceError, open_source
 
 __all__ = ["main"]
 
@@ -42,7 +49,116 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("paths", nargs="+", metavar="PATH", help="a .lapse file, a folder of them, or - for stdin")
     f.add_argument("--check", action="store_true", help="only report files that are not formatted (exit 1)")
     f.set_defaults(func=_cmd_fmt)
+
+    r = sub.add_parser("run", help="evaluate rules over a user file and write the send plan")
+    r.add_argument("rules", metavar="RULES", help="a .lapse file or a folder of them")
+    _users_options(r)
+    r.add_argument("--since", type=_instant, help="only occurrences after this instant (the previous tick)")
+    r.add_argument("--due-only", action="store_true", help="write only decisions that are due now")
+    r.add_argument("--out", metavar="PATH", help="write decisions here (default: standard output)")
+    r.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="decision format (default: jsonl)")
+    r.add_argument("--errors", metavar="PATH", help="write rejected records here (default: standard error)")
+    r.add_argument("--strict", action="store_true", help="exit 3 when any record was rejected")
+    r.add_argument("--summary", action="store_true", help="also print the weekly/hourly send plan table")
+    r.set_defaults(func=_cmd_run)
+
+    pl = sub.add_parser("plan", help="show sends per week and per UTC hour for the next weeks")
+    pl.add_argument("rules", metavar="RULES", help="a .lapse file or a folder of them")
+    _users_options(pl)
+    pl.add_argument("--weeks", type=_positive, default=4, help="how many weeks ahead (default: 4)")
+    pl.set_defaults(func=_cmd_plan)
+
+    e = sub.add_parser("explain", help="explain, rule by rule, why a user is or is not messaged")
+    e.add_argument("rules", metavar="RULES", help="a .lapse file or a folder of them")
+    e.add_argument("--user", required=True, metavar="JSON", help="the user record as a JSON object")
+    e.add_argument("--now", type=_instant, help="evaluation instant, ISO-8601 with offset (default: the current time)")
+    e.set_defaults(func=_cmd_explain)
     return p
+
+
+def _users_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--users", required=True, metavar="SOURCE",
+                   help="users: .jsonl/.ndjson, .csv, .db/.sqlite/.sqlite3, or - for JSON lines on stdin")
+    p.add_argument("--table", default="users", help="SQLite table to read (default: users)")
+    p.add_argument("--now", type=_instant, help="evaluation instant, ISO-8601 with offset (default: the current time)")
+    p.add_argument("--default-timezone", default="UTC", metavar="ZONE",
+                   help="zone for users without a valid timezone when the rule file sets none (default: UTC)")
+    p.add_argument("--naive-timezone", metavar="ZONE", help="zone assumed for user times without an offset")
+
+
+def _instant(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an ISO-8601 instant such as 2026-11-30T00:00:00Z") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"'{text}' has no UTC offset; add one, as in {text}Z")
+    return value
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of at least 1")
+    return int(text)
+
+
+def _load_plugin(args: argparse.Namespace) -> Plugin:
+    if not Path(args.rules).exists():
+        raise UsageError(f"{args.rules}: no such file or folder")
+    try:
+        return Plugin.from_path(args.rules, default_timezone=args.default_timezone,
+                                naive_timezone=args.naive_timezone)
+    except ValueError as exc:  # an unknown zone in --default-timezone / --naive-timezone
+        raise UsageError(str(exc)) from None
+
+
+def _open_users(args: argparse.Namespace, plugin: Plugin) -> Source:
+    try:
+        return open_source(args.users, plugin.rules.schema, args.table)
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    plugin = _load_plugin(args)
+    now = args.now or dt.datetime.now(dt.UTC)
+    source = _open_users(args, plugin)
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(_open_out(args.out)) if args.out else sys.stdout
+        errors = stack.enter_context(_open_out(args.errors)) if args.errors else sys.stderr
+        summary = run_batch(plugin, source, now, since=args.since, due_only=args.due_only,
+                            out=out, fmt=args.format, errors=errors)
+    print(summary.render(), file=sys.stderr)
+    if args.summary:
+        plan = project(plugin.rules, _open_users(args, plugin), now, 4)
+        print("\n" + plan.render(), file=sys.stderr)
+    return 3 if args.strict and summary.rejected else 0
+
+
+def _open_out(path: str) -> IO[str]:
+    try:
+        return open(path, "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write ({exc.strerror})") from None
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    plugin = _load_plugin(args)
+    now = args.now or dt.datetime.now(dt.UTC)
+    print(project(plugin.rules, _open_users(args, plugin), now, args.weeks).render())
+    return 0
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    plugin = _load_plugin(args)
+    try:
+        user = json.loads(args.user)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--user is not valid JSON: {exc.msg}") from None
+    if not isinstance(user, dict):
+        raise UsageError("--user must be a JSON object")
+    print(plugin.rules.explain(user, args.now or dt.datetime.now(dt.UTC)))
+    return 0
 
 
 def _sources(paths: Sequence[str]) -> list[tuple[str, str]]:

@@ -163,12 +163,15 @@ _NAME_AFTER = {
 }
 
 
-def _describe_found(tok: Token | None) -> str:
+def _describe_found(tok: Token | None, text: str) -> str:
     if tok is None or tok.type == "$END":
         return "the end of the file"
     if tok.type == "_NL":
         return "the end of the line"
-    return f"'{tok.value}'"
+    # the lexer may have taken only the start of a word (`3` of `3w` where no duration fits)
+    start = tok.start_pos if tok.start_pos is not None else -1
+    word = re.match(r"[A-Za-z0-9_]+", text[start:]) if start >= 0 and tok.value[-1:].isalnum() else None
+    return f"'{word.group()}'" if word and word.group().startswith(tok.value) else f"'{tok.value}'"
 
 
 def _diagnose(
@@ -203,6 +206,12 @@ def _diagnose(
         hint_line, hint_col, message = hint
         return _diagnostic(source, lines, hint_line, hint_col, message)
 
+    at_end = not isinstance(exc, lark.UnexpectedCharacters) and (found is None or found.type == "$END")
+    block = _open_block(seen)
+    if at_end and block is not None and "RBRACE" in expected:
+        message = f"the campaign block opened at line {block} is not closed: expected '}}', found the end of the file"
+        return _diagnostic(source, lines, line, column, message)
+
     prev_word = prev.value if prev is not None and prev.type != "_NL" else None
     wanted = _expected_words(expected, prev_word, parser)
     message = f"expected {wanted}"
@@ -219,8 +228,19 @@ def _diagnose(
             got = f"the character U+{ord(rest[0]):04X}"
         message += f", found {got}"
     else:
-        message += f", found {_describe_found(found)}"
+        message += f", found {_describe_found(found, text)}"
     return _diagnostic(source, lines, line, column, message)
+
+
+def _open_block(seen: list[Token]) -> int | None:
+    """The line of the ``{`` of a campaign block still open at the end of ``seen``."""
+    opened: int | None = None
+    for tok in seen:
+        if tok.type == "LBRACE":
+            opened = tok.line
+        elif tok.type == "RBRACE":
+            opened = None
+    return opened
 
 
 def _error_position(exc: lark.UnexpectedInput, found: Token | None, text: str) -> tuple[int, int]:
@@ -229,7 +249,7 @@ def _error_position(exc: lark.UnexpectedInput, found: Token | None, text: str) -
     if isinstance(exc, lark.UnexpectedCharacters):
         return exc.line, exc.column
     # the end of the file: point just past the last character
-    stripped = text.rstrip("\n")
+    stripped = text.rstrip("\r\n")
     line = stripped.count("\n") + 1
     column = len(stripped) - (stripped.rfind("\n") + 1) + 1
     return line, column
@@ -247,6 +267,9 @@ def _expected_words(expected: set[str], prev_word: str | None, parser: lark.Lark
         words.append("a clause (segment, send, message, variant, holdout, salt, reeligible, cap, quiet, "
                      "from, until, grace, status)")
         expected = expected - _CLAUSES - _ITEMS
+    if {"LOCAL", "UTC", "STRING"} <= expected:  # the end of a schedule
+        words.append('a time zone (local, utc or a quoted name such as "Europe/Paris")')
+        expected = expected - {"LOCAL", "UTC", "STRING"}
     if {"BETWEEN", "COMPARE", "IS"} <= expected:
         words.append("a test such as between, more than, less than, before, after, =, in or is set")
         expected = expected - _TESTS
@@ -296,6 +319,8 @@ def _hint(
             return exc.line, exc.column, "use 'and' instead of '&&'"
         if rest.startswith("||"):
             return exc.line, exc.column, "use 'or' instead of '||'"
+        if rest.startswith('"'):  # the string terminal did not match: no closing quote on this line
+            return exc.line, exc.column, 'unterminated string: add the closing " before the end of the line'
         if rest.startswith("'"):
             return exc.line, exc.column, 'strings use double quotes: "text"'
         word = re.match(r"[A-Za-z_][A-Za-z0-9_]*", rest)

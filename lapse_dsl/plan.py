@@ -1,0 +1,88 @@
+"""``lapse plan``: how many sends fall in each of the next N weeks and in each UTC hour, assuming
+no new user activity. Each user is projected forward: after each planned send the send is added
+to the user's history, so re-eligible campaigns repeat as they would in production."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from .errors import LapseError
+from .ruleset import RuleSet
+
+__all__ = ["Plan", "project"]
+
+_TICK = dt.timedelta(microseconds=1)
+
+
+@attrs.define
+class Plan:
+    start: dt.datetime
+    weeks: int
+    users: int = 0
+    rejected: int = 0
+    by_week: collections.Counter[tuple[int, str]] = attrs.field(factory=collections.Counter)
+    by_hour: collections.Counter[int] = attrs.field(factory=collections.Counter)
+    held_out: int = 0
+
+    def render(self) -> str:
+        campaigns = sorted({c for _, c in self.by_week})
+        total = sum(self.by_week.values())
+        out = [f"send plan from {self.start.isoformat()} for {self.weeks} weeks: {total} sends "
+               f"({self.held_out} held out) to {self.users} users, {self.rejected} records rejected", ""]
+        width = max([len(c) for c in campaigns] + [8])
+        out.append(f"{'week of':<12}" + "".join(f" {c[:width]:>{width}}" for c in campaigns) + f" {'total':>8}")
+        for w in range(self.weeks):
+            day = (self.start + dt.timedelta(weeks=w)).date().isoformat()
+            counts = [self.by_week[(w, c)] for c in campaigns]
+            out.append(f"{day:<12}" + "".join(f" {n:>{width}}" for n in counts) + f" {sum(counts):>8}")
+        out.append("")
+        out.append("sends by UTC hour")
+        peak = max(self.by_hour.values(), default=0)
+        for hour in range(24):
+            count = self.by_hour[hour]
+            bar = "#" * (round(40 * count / peak) if peak else 0)
+            out.append(f"  {hour:02d}:00  {count:>8}  {bar}")
+        return "\n".join(out)
+
+
+def project(
+    rules: RuleSet, rows: Iterable[tuple[int, Mapping[str, Any] | str]], now: dt.datetime, weeks: int
+) -> Plan:
+    plan = Plan(now, weeks)
+    end = now + dt.timedelta(weeks=weeks)
+    for _, user in rows:
+        if isinstance(user, str):
+            plan.rejected += 1
+            continue
+        try:
+            sends = _project_user(rules, user, now, end)
+        except LapseError:
+            plan.rejected += 1
+            continue
+        plan.users += 1
+        for campaign, send_at, held_out in sends:
+            plan.by_week[((send_at - now) // dt.timedelta(weeks=1), campaign)] += 1
+            plan.by_hour[send_at.astimezone(dt.UTC).hour] += 1
+            plan.held_out += held_out
+    return plan
+
+
+def _project_user(
+    rules: RuleSet, user: Mapping[str, Any], now: dt.datetime, end: dt.datetime
+) -> list[tuple[str, dt.datetime, bool]]:
+    history: list[Mapping[str, Any]] = list(user.get("history") or ())
+    cursor = now
+    sends: list[tuple[str, dt.datetime, bool]] = []
+    while True:
+        decisions = [d for d in rules.evaluate(user, cursor, history=history) if d.send_at < end]
+        if not decisions:
+            return sends
+        d = decisions[0]
+        sends.append((d.campaign, d.send_at, d.held_out))
+        history.append({"campaign": d.campaign, "channel": d.channel, "at": d.send_at})
+        cursor = max(cursor, d.send_at) + _TICK
