@@ -65,10 +65,10 @@ def make_user(i: int, rng: random.Random) -> dict[str, object]:
 def malformed(i: int) -> str:
     """A few broken lines, as real exports have."""
     kinds = [
-        '{"user_id": "u%07d", "last_used": "2026-11-12 10:00:00", "platform": "ios"}' % i,  # no offset
+        f'{{"user_id": "u{i:07d}", "last_used": "2026-11-12 10:00:00", "platform": "ios"}}',  # no offset
         '{"last_used": "2026-11-12T10:00:00Z", "platform": "ios"}',  # no user_id
-        '{"user_id": "u%07d", "last_used": "2026-11-12T10:00:00Z", "platform": "ios", ' % i,  # truncated
-        '{"user_id": "u%07d", "last_used": true, "platform": "ios"}' % i,  # wrong type
+        f'{{"user_id": "u{i:07d}", "last_used": "2026-11-12T10:00:00Z", "platform": "ios", ',  # truncated
+        f'{{"user_id": "u{i:07d}", "last_used": true, "platform": "ios"}}',  # wrong type
     ]
     return kinds[(i // 1000) % len(kinds)]
 

@@ -1,5 +1,5 @@
 """``lapse plan``: how many sends fall in each of the next N weeks and in each UTC hour, assuming
-no new user activity. Each user is projected forward: after each planned send the send is added
+no new user activity. Draft campaigns are included (that is what a draft is for). Each user is projected forward: after each planned send the send is added
 to the user's history, so re-eligible campaigns repeat as they would in production."""
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class Plan:
 def project(
     rules: RuleSet, rows: Iterable[tuple[int, Mapping[str, Any] | str]], now: dt.datetime, weeks: int
 ) -> Plan:
+    rules = rules.preview()  # drafts are previewed as if active; paused campaigns stay silent
     plan = Plan(now, weeks)
     end = now + dt.timedelta(weeks=weeks)
     for _, user in rows:

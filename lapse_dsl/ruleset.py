@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import copy
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -46,6 +47,12 @@ class RuleSet:
 
     def __repr__(self) -> str:
         return f"<RuleSet {len(self.rules)} rules version={self.version[:12]}>"
+
+    def preview(self) -> RuleSet:
+        """A copy in which draft campaigns behave as active, to see what they would send."""
+        clone = copy.copy(self)
+        clone.rules = tuple(_as_active(r) if r.status == "draft" else r for r in self.rules)
+        return clone
 
     # per-user entry points -------------------------------------------------------------------
 
