@@ -18,11 +18,13 @@ from typing import IO, Any
 
 import attrs
 
+from .errors import UserDataError
 from .evaluate import Decision
 from .plugin import Plugin
 from .sources import Source
+from .userdata import user_id_of
 
-__all__ = ["DECISION_FIELDS", "Summary", "decision_record", "run_batch"]
+__all__ = ["DECISION_FIELDS", "Summary", "decision_record", "history_of", "run_batch"]
 
 DECISION_FIELDS = (
     "campaign", "channel", "user_id", "send_at", "local_send_at", "timezone", "due", "held_out",
@@ -110,6 +112,19 @@ def decision_record(d: Decision) -> dict[str, Any]:
     }
 
 
+def history_of(user: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A user record's optional ``history`` list: the sends it already received."""
+    history = user.get("history")
+    if history is None:
+        return []
+    if not isinstance(history, list):
+        raise UserDataError(
+            f"history must be a list of sends (objects with campaign, channel and at), not {type(history).__name__}",
+            user_id=user_id_of(user), attribute="history",
+        )
+    return history
+
+
 class _Writer:
     def __init__(self, out: IO[str], fmt: str) -> None:
         self.out = out
@@ -122,9 +137,11 @@ class _Writer:
         if self.csv is None:
             self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
         else:
-            record["message"] = json.dumps(record["message"], ensure_ascii=False) if record["message"] else ""
+            record["message"] = json.dumps(record["message"], ensure_ascii=False)
             record["warnings"] = "; ".join(record["warnings"])
             record["variant"] = record["variant"] or ""
+            record["due"] = "true" if record["due"] else "false"  # as CSV input spells booleans
+            record["held_out"] = "true" if record["held_out"] else "false"
             self.csv.writerow(record)
 
 
@@ -184,9 +201,6 @@ def run_batch(
                 continue
             lines.append(line)
             yield record
-
-    def history_of(user: Mapping[str, Any]) -> Any:
-        return user.get("history") or ()
 
     for result in plugin.evaluate_many(records(), now, since=since, history=history_of):
         line = lines.popleft()

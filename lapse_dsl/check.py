@@ -71,6 +71,11 @@ class CheckedRule:
     rule: n.Rule = attrs.field(eq=False, repr=False)
 
     @property
+    def controlled(self) -> bool:
+        """True when a delivery control can block or move an occurrence."""
+        return self.reeligible is not None or self.cap is not None or self.quiet is not None
+
+    @property
     def quiet_mode(self) -> str:
         return self.quiet.mode.value if self.quiet and self.quiet.mode else "defer"
 
@@ -406,7 +411,7 @@ class _Checker:
             )
         elif not croniter.is_valid(cron.expression):
             self.error(cron.span, f"invalid cron expression \"{cron.expression}\"")
-        elif _cron_gaps(cron.expression) is None:
+        elif not _cron_fires(cron.expression):
             self.error(cron.span, f"cron expression \"{cron.expression}\" never fires (no such date)")
 
     # delivery controls
@@ -560,6 +565,15 @@ def schedule_gaps(schedule: n.Schedule) -> tuple[dt.timedelta, dt.timedelta] | N
     if isinstance(schedule, n.Cron):
         return _cron_gaps(schedule.expression)
     return None
+
+
+def _cron_fires(expression: str) -> bool:
+    """False for a well-formed expression with no date, such as "0 0 30 2 *"."""
+    try:
+        croniter(expression, dt.datetime(2026, 1, 1)).get_next(dt.datetime)
+    except CroniterError:
+        return False
+    return True
 
 
 def _cron_gaps(expression: str) -> tuple[dt.timedelta, dt.timedelta] | None:

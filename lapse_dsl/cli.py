@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("rules", metavar="RULES", help="a .lapse file or a folder of them")
     e.add_argument("--user", required=True, metavar="JSON", help="the user record as a JSON object")
     e.add_argument("--now", type=_instant, help="evaluation instant, ISO-8601 with offset (default: the current time)")
+    _zone_options(e)
     e.set_defaults(func=_cmd_explain)
     return p
 
@@ -81,6 +82,10 @@ def _users_options(p: argparse.ArgumentParser) -> None:
                    help="users: .jsonl/.ndjson, .csv, .db/.sqlite/.sqlite3, or - for JSON lines on stdin")
     p.add_argument("--table", default="users", help="SQLite table to read (default: users)")
     p.add_argument("--now", type=_instant, help="evaluation instant, ISO-8601 with offset (default: the current time)")
+    _zone_options(p)
+
+
+def _zone_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--default-timezone", default="UTC", metavar="ZONE",
                    help="zone for users without a valid timezone when the rule file sets none (default: UTC)")
     p.add_argument("--naive-timezone", metavar="ZONE", help="zone assumed for user times without an offset")
@@ -121,9 +126,12 @@ def _open_users(args: argparse.Namespace, plugin: Plugin) -> Source:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     plugin = _load_plugin(args)
+    if args.summary and args.users == "-":
+        raise UsageError("--summary reads the users a second time, so it needs a file, not - (standard input)")
     now = args.now or dt.datetime.now(dt.UTC)
     source = _open_users(args, plugin)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(source)  # closed even when --out or --errors cannot be opened
         out = stack.enter_context(_open_out(args.out)) if args.out else sys.stdout
         errors = stack.enter_context(_open_out(args.errors)) if args.errors else sys.stderr
         summary = run_batch(plugin, source, now, since=args.since, due_only=args.due_only,

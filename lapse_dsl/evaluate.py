@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -22,7 +22,7 @@ from .timecalc import UTC, Tz, local_wall, resolve, shift, shift_wall
 from .userdata import parse_time
 from .zones import get_zone
 
-__all__ = ["Decision", "HistoryEntry", "Moment", "Outcome", "search", "truth"]
+__all__ = ["Decision", "HistoryEntry", "Moment", "Outcome", "Program", "ReferenceProgram", "search", "truth"]
 
 HORIZON = dt.timedelta(days=400)
 # Calendar shifts differ from 24-hour arithmetic by at most a zone's largest offset jump (24h at
@@ -72,13 +72,19 @@ def parse_history(history: Iterable[Mapping[str, Any]], naive_zone: Tz | None, u
 class Moment:
     """The instant a segment is judged at, with its nominal wall time in the delivery zone."""
 
-    __slots__ = ("_back", "at", "wall", "zone")
+    __slots__ = ("_back", "at", "cache", "wall", "zone")
 
     def __init__(self, at: dt.datetime, wall: dt.datetime, zone: Tz) -> None:
         self.at = at
         self.wall = wall
         self.zone = zone
         self._back: dict[n.Duration, dt.datetime] = {}
+        self.cache: dict[str, tuple[dt.datetime, ...]] = {}  # compiled programs' bounds tuples
+
+    def fill(self, key: str, durations: list[n.Duration]) -> tuple[dt.datetime, ...]:
+        """Compute and remember the bounds ``T(-D)`` for ``durations`` under ``key``."""
+        bounds = self.cache[key] = tuple(self.back(d) for d in durations)
+        return bounds
 
     @classmethod
     def of(cls, at: dt.datetime, zone: Tz) -> Moment:
@@ -224,12 +230,72 @@ def delivery_zone(rule: CheckedRule, user: Mapping[str, Any], default_timezone: 
 class Outcome:
     decision: Decision | None
     reason: str  # why there is no decision, or a note on the decision
-    occurrence: Occurrence | None = None
+    occurrence: Moment | None = None
+
+
+class Program(Protocol):
+    """How one rule's segment is evaluated: by walking the AST (:class:`ReferenceProgram`) or by
+    generated code (:mod:`lapse_dsl.compile`). ``values`` is whatever that program's reader made."""
+
+    def segment(self, values: Any, moment: Moment) -> Truth: ...
+
+    def static(self, values: Any) -> Truth:
+        """The segment with every occurrence-dependent predicate unknown: False means the user can
+        never be in it, so no schedule work is needed."""
+
+    def change(self, values: Any, after: dt.datetime) -> dt.datetime | None:
+        """The earliest instant worth re-evaluating after ``after`` (see :func:`next_change`)."""
+
+    def moments(self, zone: Tz, start: dt.datetime) -> Cursor:
+        """The rule's occurrences at or after ``start`` in ``zone``."""
+
+
+class Cursor(Protocol):
+    """Walks a rule's occurrences forward; ``seek`` skips to the first one at or after an instant."""
+
+    def next(self) -> Moment | None: ...
+
+    def seek(self, start: dt.datetime) -> None: ...
+
+
+class _GeneratorCursor:
+    def __init__(self, rule: CheckedRule, zone: Tz, start: dt.datetime) -> None:
+        self.rule = rule
+        self.zone = zone
+        self.seek(start)
+
+    def seek(self, start: dt.datetime) -> None:
+        self._it = occurrences(self.rule.schedule, self.zone, start, self.rule.from_date)
+
+    def next(self) -> Moment | None:
+        occ = next(self._it, None)
+        return None if occ is None else Moment(occ.at, occ.wall, self.zone)
+
+
+class ReferenceProgram:
+    """The tree-walking program: the reference the compiled one must agree with."""
+
+    def __init__(self, rule: CheckedRule) -> None:
+        self.rule = rule
+        self._preds = tuple(time_predicates(rule.segment))
+
+    def segment(self, values: Mapping[str, Any], moment: Moment) -> Truth:
+        return truth(self.rule.segment, values, moment)
+
+    def static(self, values: Mapping[str, Any]) -> Truth:
+        return None
+
+    def change(self, values: Mapping[str, Any], after: dt.datetime) -> dt.datetime | None:
+        return next_change(self._preds, values, after)
+
+    def moments(self, zone: Tz, start: dt.datetime) -> Cursor:
+        return _GeneratorCursor(self.rule, zone, start)
 
 
 def search(
     rule: CheckedRule,
-    values: Mapping[str, Any],
+    program: Program,
+    values: Any,
     user: Mapping[str, Any],
     user_id: str,
     zone: Tz,
@@ -243,42 +309,47 @@ def search(
     if rule.status != "active":
         what = "a draft: it is checked and previewed but never sends" if rule.status == "draft" else "paused"
         return Outcome(None, f"status {rule.status}: the campaign is {what}")
-    lower = now if since is None else max(since + _TICK, shift(now, zone, rule.grace, -1))
-    defer = rule.quiet is not None and rule.quiet_mode == "defer"
-    start = lower - dt.timedelta(days=1) if defer else lower  # a deferred send moves up to a day later
-    if rule.from_date is not None:
-        start = max(start, resolve(dt.datetime.combine(rule.from_date, dt.time()), zone))
-    horizon = now + HORIZON
-    own_sends = sorted(h.at for h in history if h.campaign == rule.name)
+    if program.static(values) is False:
+        return Outcome(None, "not in the segment at any occurrence (a condition that does not depend on time is false)")
+    own_sends = sorted(h.at for h in history if h.campaign == rule.name) if history else []
     if own_sends and rule.reeligible is None:
         return Outcome(None, f"already received on {_iso(own_sends[-1])}; without 'reeligible after' a campaign "
                              "reaches a user once")
-    preds = tuple(time_predicates(rule.segment))
+    lower = now if since is None else max(since + _TICK, shift(now, zone, rule.grace, -1))
+    start = lower
+    if rule.quiet is not None and rule.quiet_mode == "defer":
+        start = lower - dt.timedelta(days=1)  # a deferred send moves up to a day later
+    if rule.from_date is not None:
+        start = max(start, resolve(dt.datetime.combine(rule.from_date, dt.time()), zone))
+    horizon = now + HORIZON
     first_block = ""
-    it = occurrences(rule.schedule, zone, start, rule.from_date)
+    cursor = program.moments(zone, start)
     while True:
-        occ = next(it, None)
-        if occ is None or occ.at > horizon:
+        moment = cursor.next()
+        if moment is None or moment.at > horizon:
             return Outcome(None, first_block or "no occurrence qualifies within the next 400 days")
-        if rule.until_date is not None and occ.wall.date() > rule.until_date:
+        if rule.until_date is not None and moment.wall.date() > rule.until_date:
             return Outcome(None, first_block or f"the campaign ended on {rule.until_date}")
-        moment = Moment(occ.at, occ.wall, zone)
-        if truth(rule.segment, values, moment) is not True:
-            resume = next_change(preds, values, occ.at)
+        if program.segment(values, moment) is not True:
+            resume = program.change(values, moment.at)
             if resume is None:
                 return Outcome(None, first_block or "no later occurrence can be in the segment without new activity")
-            if resume > occ.at:
-                it = occurrences(rule.schedule, zone, resume, rule.from_date)
+            if resume > moment.at:
+                cursor.seek(resume)
             continue
-        send_at, blocked, resume = _controls(rule, moment, own_sends, history)
+        send_at, blocked, resume = _controls(rule, moment, own_sends, history) if rule.controlled else _FREE(moment)
         if send_at < lower:
             continue
         if blocked:
             first_block = first_block or blocked
-            if resume is not None and resume > occ.at:
-                it = occurrences(rule.schedule, zone, resume, rule.from_date)
+            if resume is not None and resume > moment.at:
+                cursor.seek(resume)
             continue
-        return Outcome(_decision(rule, user, user_id, zone, zone_name, occ, send_at, now, warnings), "", occ)
+        return Outcome(_decision(rule, user, user_id, zone, zone_name, moment, send_at, now, warnings), "", moment)
+
+
+def _FREE(moment: Moment) -> tuple[dt.datetime, str, None]:  # noqa: N802 - reads as a constant outcome
+    return moment.at, "", None
 
 
 def _controls(
@@ -299,6 +370,10 @@ def _controls(
         if len(recent) >= cap.count:
             what = "sends" if scope == "all" else f"{scope} sends"
             free = shift(recent[len(recent) - cap.count], zone, cap.per, +1)
+            if cap.per.calendar:
+                # The window is measured back from each occurrence's nominal wall time, not forward
+                # from the send: near a gap the two differ, so resume early and re-check.
+                free -= FLIP_MARGIN
             return at, f"capped: {len(recent)} {what} in the last {cap.per}, limit {cap.count}", free
     if rule.quiet is not None:
         end = _quiet_end(rule.quiet, local_wall(at, zone), zone)
@@ -333,7 +408,7 @@ def _decision(
     user_id: str,
     zone: Tz,
     zone_name: str,
-    occ: Occurrence,
+    occ: Moment,
     send_at: dt.datetime,
     now: dt.datetime,
     warnings: tuple[str, ...],

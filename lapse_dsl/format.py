@@ -26,6 +26,8 @@ def quote(text: str) -> str:
 def _number(value: float | int) -> str:
     if isinstance(value, int):
         return str(value)
+    if value == 0:  # -0.0 would be written "-0", which reads back as the integer 0 and then prints "0"
+        return "0"
     text = format(Decimal(repr(value)), "f")
     text = text.rstrip("0").rstrip(".") if "." in text else text
     # `1.0` is written `1`, but a large float is not the integer its shortest digits spell

@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from .batch import history_of
 from .errors import LapseError
 from .ruleset import RuleSet
 
@@ -76,7 +77,7 @@ def project(
 def _project_user(
     rules: RuleSet, user: Mapping[str, Any], now: dt.datetime, end: dt.datetime
 ) -> list[tuple[str, dt.datetime, bool]]:
-    history: list[Mapping[str, Any]] = list(user.get("history") or ())
+    history = list(history_of(user))
     cursor = now
     sends: list[tuple[str, dt.datetime, bool]] = []
     while True:

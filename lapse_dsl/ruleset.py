@@ -14,7 +14,9 @@ import attrs
 from . import nodes as n
 from .check import CheckedRule, CheckResult, check
 from .errors import Diagnostic, LapseCheckError, LapseError, LapseSyntaxError
-from .evaluate import Decision, Moment, delivery_zone, parse_history, search, truth
+from .compile import Extractor, compile_rules
+from .evaluate import Decision, Moment, Program, ReferenceProgram, delivery_zone, parse_history, search, truth
+from .timecalc import Tz
 from .explain import Explanation, RuleTrace, condition_traces, next_occurrence, summary
 from .parse import parse
 from .userdata import Reader, user_id_of
@@ -41,24 +43,45 @@ class RuleSet:
         self.naive_timezone = naive_timezone
         self.version = version
         self._naive_zone = get_zone(naive_timezone) if naive_timezone else None
-        paths = {str(p.path) for rule in self.rules for p in _predicates(rule.segment)}
+        paths = sorted({str(p.path) for rule in self.rules for p in _predicates(rule.segment)})
         self._reader = Reader(paths, self.schema, self._naive_zone)
-        self._time_paths = tuple(p for p in sorted(paths) if self.schema[p] == "time")
+        self._time_paths = tuple(p for p in paths if self.schema[p] == "time")
+        self._extractor = Extractor(self.schema, paths, self._naive_zone)
+        self._compiled: tuple[Program, ...] = tuple(compile_rules(self.rules, self._extractor))
+        self._reference_programs: tuple[Program, ...] = tuple(ReferenceProgram(r) for r in self.rules)
+        self._programs = self._compiled
+        self._zones: dict[tuple[str | None, object], tuple[Tz, str, str | None]] = {}
+        self._moments: dict[tuple[Tz, dt.datetime], Moment] = {}
+        self._checked_now: object = None  # the last `now` validated, so a batch validates it once
 
     def __repr__(self) -> str:
         return f"<RuleSet {len(self.rules)} rules version={self.version[:12]}>"
 
     def preview(self) -> RuleSet:
         """A copy in which draft campaigns behave as active, to see what they would send."""
+        return self._derive(tuple(_as_active(r) if r.status == "draft" else r for r in self.rules), self._programs)
+
+    def reference(self) -> RuleSet:
+        """A copy that evaluates by walking the AST instead of running generated code: slower,
+        and the definition the compiled path is tested against."""
+        return self._derive(self.rules, self._reference_programs)
+
+    def _derive(self, rules: tuple[CheckedRule, ...], programs: tuple[Program, ...]) -> RuleSet:
         clone = copy.copy(self)
-        clone.rules = tuple(_as_active(r) if r.status == "draft" else r for r in self.rules)
+        clone.rules = rules
+        clone._programs = programs
         return clone
 
     # per-user entry points -------------------------------------------------------------------
 
-    def _prepare(
-        self, user: Mapping[str, Any], now: dt.datetime
-    ) -> tuple[str, dict[str, Any], tuple[str, ...]]:
+    def _prepare(self, user: Mapping[str, Any], now: dt.datetime) -> tuple[str, Any, tuple[str, ...]]:
+        if self._programs is self._compiled:
+            user_id = user_id_of(user)
+            values, skew = self._extractor.extract(user, now, user_id)
+            return user_id, values, tuple(skew) if skew else ()
+        return self._prepare_reference(user, now)
+
+    def _prepare_reference(self, user: Mapping[str, Any], now: dt.datetime) -> tuple[str, dict[str, Any], tuple[str, ...]]:
         user_id = user_id_of(user)
         values = self._reader.read(user, user_id)
         warnings: list[str] = []
@@ -68,6 +91,20 @@ class RuleSet:
                 values[path] = now
                 warnings.append(f"{path} {x.isoformat()} is later than now; counted as now (clock skew)")
         return user_id, values, tuple(warnings)
+
+    def _zone(self, rule: CheckedRule, user: Mapping[str, Any]) -> tuple[Tz, str, str | None]:
+        if rule.schedule.zone.kind != "local":
+            return delivery_zone(rule, user, self.default_timezone)
+        raw = user.get("timezone")
+        if raw.__class__ is not str:
+            return delivery_zone(rule, user, self.default_timezone)
+        key = (rule.default_timezone, raw)
+        found = self._zones.get(key)
+        if found is None:
+            if len(self._zones) > 100_000:  # junk values must not grow the cache without bound
+                self._zones.clear()
+            found = self._zones[key] = delivery_zone(rule, user, self.default_timezone)
+        return found
 
     def evaluate(
         self,
@@ -79,29 +116,40 @@ class RuleSet:
     ) -> list[Decision]:
         """At most one decision per rule: the earliest qualifying occurrence, ordered by
         ``(send_at, campaign)``. Raises :class:`UserDataError` for a malformed record."""
-        _require_aware(now, "now")
+        if now is not self._checked_now:
+            _require_aware(now, "now")
+            self._checked_now = now
         if since is not None:
             _require_aware(since, "since")
         user_id, values, skew = self._prepare(user, now)
         past = parse_history(history, self._naive_zone, user_id)
         decisions = []
-        for rule in self.rules:
-            zone, zone_name, fallback = delivery_zone(rule, user, self.default_timezone)
+        for rule, program in zip(self.rules, self._programs, strict=True):
+            zone, zone_name, fallback = self._zone(rule, user)
             warnings = (*skew, fallback) if fallback else skew
-            outcome = search(rule, values, user, user_id, zone, zone_name, now, since, past, warnings)
+            outcome = search(rule, program, values, user, user_id, zone, zone_name, now, since, past, warnings)
             if outcome.decision is not None:
                 decisions.append(outcome.decision)
-        decisions.sort(key=lambda d: (d.send_at, d.campaign))
+        if len(decisions) > 1:
+            decisions.sort(key=_order)
         return decisions
 
     def in_segment(self, user: Mapping[str, Any], at: dt.datetime) -> dict[str, bool | None]:
         """Each rule's segment at instant ``at``: True, False or None (unknown)."""
-        _require_aware(at, "at")
+        if at is not self._checked_now:
+            _require_aware(at, "at")
+            self._checked_now = at
         _, values, _ = self._prepare(user, at)
         out: dict[str, bool | None] = {}
-        for rule in self.rules:
-            zone, _, _ = delivery_zone(rule, user, self.default_timezone)
-            out[rule.name] = truth(rule.segment, values, Moment.of(at, zone))
+        for rule, program in zip(self.rules, self._programs, strict=True):
+            zone = self._zone(rule, user)[0]
+            key = (zone, at)
+            moment = self._moments.get(key)
+            if moment is None:
+                if len(self._moments) > 10_000:
+                    self._moments.clear()
+                moment = self._moments[key] = Moment.of(at, zone)
+            out[rule.name] = program.segment(values, moment)
         return out
 
     def explain(
@@ -115,7 +163,7 @@ class RuleSet:
         """Per rule: each condition's value at the next occurrence and why the rule does or does not
         produce a decision. Drafts and paused campaigns are explained too."""
         _require_aware(now, "now")
-        user_id, values, skew = self._prepare(user, now)
+        user_id, values, skew = self._prepare_reference(user, now)
         past = parse_history(history, self._naive_zone, user_id)
         traces = []
         notes = list(skew)
@@ -127,7 +175,8 @@ class RuleSet:
             conditions = condition_traces(rule.segment, values, moment) if moment else []
             first = truth(rule.segment, values, moment) if moment else None
             preview = rule if rule.status == "active" else _as_active(rule)
-            outcome = search(preview, values, user, user_id, zone, zone_name, now, since, past, ())
+            program = ReferenceProgram(preview)
+            outcome = search(preview, program, values, user, user_id, zone, zone_name, now, since, past, ())
             reason = summary(outcome, first, conditions)
             if rule.status != "active":
                 reason = f"status {rule.status}: never sends" + (f"; if active it would: {reason}" if reason else "")
@@ -137,6 +186,10 @@ class RuleSet:
                           tuple(conditions), outcome.decision, reason)
             )
         return Explanation(user_id, now, tuple(traces), tuple(notes))
+
+
+def _order(d: Decision) -> tuple[dt.datetime, str]:
+    return d.send_at, d.campaign
 
 
 def _require_aware(value: object, name: str) -> None:

@@ -11,7 +11,7 @@ import os
 import re
 import sqlite3
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, BinaryIO, TextIO
 
@@ -22,6 +22,8 @@ Row = tuple[int, dict[str, Any] | str]  # (1-based line or row number, record or
 JSONL = (".jsonl", ".ndjson")
 CSV = (".csv",)
 SQLITE = (".db", ".sqlite", ".sqlite3")
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean",
+               type(None): "null"}
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -30,15 +32,29 @@ class SourceError(Exception):
 
 
 class Source:
-    """An opened user source; iterate it for rows. ``size``/``position`` drive the progress bar."""
+    """An opened user source; iterate it for rows. ``size``/``position`` drive the progress bar.
+    Iterating to the end closes it; ``close()`` (or ``with``) releases it early."""
 
-    def __init__(self, rows: Iterator[Row], size: int | None, position: Any) -> None:
+    def __init__(
+        self, rows: Iterator[Row], size: int | None, position: Any, close: Callable[[], object] | None = None
+    ) -> None:
         self._rows = rows
         self.size = size
         self.position = position
+        self._close = close
 
     def __iter__(self) -> Iterator[Row]:
         return self._rows
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def open_source(spec: str, schema: Mapping[str, str], table: str = "users") -> Source:
@@ -57,12 +73,14 @@ def open_source(spec: str, schema: Mapping[str, str], table: str = "users") -> S
         raise SourceError(f"{spec}: no such users file")
     size = path.stat().st_size
     if suffix in SQLITE:
-        return Source(_sqlite(path, table, schema), None, lambda: 0)
+        return _sqlite(path, table, schema)
     raw = path.open("rb")
     if suffix in CSV:
-        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-        return Source(_closing(_csv(text, schema), text), size, lambda: _tell(raw))
-    return Source(_closing(_jsonl(raw), raw), size, lambda: _tell(raw))
+        # utf-8-sig: spreadsheet exports often start with a byte-order mark. surrogateescape: a bad
+        # byte must cost only its own row (a strict decoder fails a whole 8 KiB chunk of rows).
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        return Source(_closing(_csv(text, schema), text), size, lambda: _tell(raw), text.close)
+    return Source(_closing(_jsonl(raw), raw), size, lambda: _tell(raw), raw.close)
 
 
 def _tell(fh: BinaryIO) -> int:
@@ -88,6 +106,8 @@ def _jsonl(fh: BinaryIO) -> Iterator[Row]:
         except UnicodeDecodeError as exc:
             yield line, f"line is not valid UTF-8 (byte {exc.start + 1})"
             continue
+        if line == 1 and text.startswith("\ufeff"):
+            text = text[1:]  # a byte-order mark
         if not text.strip():
             continue  # blank lines hold no record
         try:
@@ -96,7 +116,7 @@ def _jsonl(fh: BinaryIO) -> Iterator[Row]:
             yield line, f"invalid JSON: {exc.msg} at character {exc.pos + 1}"
             continue
         if not isinstance(record, dict):
-            yield line, f"a user record must be a JSON object, not {type(record).__name__}"
+            yield line, f"a user record must be a JSON object, not {_JSON_TYPES.get(type(record), 'a value')}"
             continue
         yield line, record
 
@@ -107,19 +127,25 @@ def _csv(fh: TextIO, schema: Mapping[str, str]) -> Iterator[Row]:
         header = next(reader)
     except StopIteration:
         return
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except csv.Error as exc:
         yield 1, f"unreadable CSV header: {exc}"
+        return
+    if not _utf8(header):
+        yield 1, "the CSV header is not valid UTF-8"
         return
     while True:
         try:
             cells = next(reader)
         except StopIteration:
             return
-        except (UnicodeDecodeError, csv.Error) as exc:
+        except csv.Error as exc:
             yield reader.line_num, f"unreadable CSV row: {exc}"
             continue
         line = reader.line_num
         if not any(cells):
+            continue
+        if not _utf8(cells):
+            yield line, "row is not valid UTF-8"
             continue
         if len(cells) != len(header):
             yield line, f"row has {len(cells)} cells, the header has {len(header)}"
@@ -130,6 +156,18 @@ def _csv(fh: TextIO, schema: Mapping[str, str]) -> Iterator[Row]:
                 continue  # an empty cell is a missing value
             _put(record, name, _typed(cell, schema.get(name)))
         yield line, record
+
+
+def _utf8(cells: list[str]) -> bool:
+    """False when a cell holds bytes that were not UTF-8 (decoded as lone surrogates)."""
+    text = "".join(cells)
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _typed(cell: str, kind: str | None) -> object:
@@ -155,9 +193,10 @@ def _put(record: dict[str, Any], name: str, value: object) -> None:
     target[parts[-1]] = value
 
 
-def _sqlite(path: Path, table: str, schema: Mapping[str, str]) -> Iterator[Row]:
+def _sqlite(path: Path, table: str, schema: Mapping[str, str]) -> Source:
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        # as_uri() percent-encodes '#', '?' and '%', which a raw "file:" URI would misread
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
     except sqlite3.DatabaseError as exc:
         raise SourceError(f"{path}: not a readable SQLite database ({exc})") from None
@@ -165,7 +204,7 @@ def _sqlite(path: Path, table: str, schema: Mapping[str, str]) -> Iterator[Row]:
         conn.close()
         listed = ", ".join(sorted(names)) or "none"
         raise SourceError(f"{path}: no table '{table}' (tables: {listed}); choose one with --table")
-    return _sqlite_rows(conn, table, schema)
+    return Source(_sqlite_rows(conn, table, schema), None, lambda: 0, conn.close)
 
 
 def _sqlite_rows(conn: sqlite3.Connection, table: str, schema: Mapping[str, str]) -> Iterator[Row]:

@@ -21,9 +21,11 @@ MISSING: Any = None  # missing and null are the same to the language: unknown
 
 
 def user_id_of(user: object) -> str:
-    if not isinstance(user, Mapping):
+    if user.__class__ is not dict and not isinstance(user, Mapping):
         raise UserDataError(f"a user record must be an object (a mapping), not {type(user).__name__}")
     raw = user.get("user_id")
+    if raw.__class__ is str and raw:
+        return raw
     if isinstance(raw, bool) or raw is None or raw == "":
         raise UserDataError("user record has no user_id", attribute="user_id")
     if isinstance(raw, int):

@@ -1,0 +1,373 @@
+"""Checked rules -> fast evaluators: generated Python code, one function per rule set or rule.
+
+What the reference path (:mod:`lapse_dsl.evaluate`) does by walking the AST for every user, the
+compiled path does in straight-line code generated once per rule set: attribute reads and
+validation are unrolled, a segment becomes early-exit statements in three-valued logic with the
+static predicates first, and everything that is the same for many users is computed once and cached
+(zones, occurrence tables per zone and start, window bounds per occurrence). Both paths must agree
+on every case; the test suite runs the golden cases through both.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import datetime as dt
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from . import nodes as n
+from .check import CheckedRule
+from .errors import UserDataError
+from .evaluate import FLIP_MARGIN, Moment, time_predicates
+from .schedule import occurrences
+from .timecalc import UTC, Tz
+from .userdata import parse_time
+
+__all__ = ["CompiledProgram", "Extractor", "compile_rules"]
+
+_names = itertools.count()  # unique names for generated helper functions
+_TABLES_MAX = 4096  # cached occurrence tables; cleared wholesale when full (batches reuse a handful)
+_CHUNK = 16
+
+
+class _Table:
+    """A rule's occurrences in one zone from one start, computed lazily and shared by all users
+    (and threads): each is a :class:`Moment`, whose window bounds are cached on first use."""
+
+    __slots__ = ("ats", "moments", "_source", "_lock", "_done")
+
+    def __init__(self, source: Iterator[Moment]) -> None:
+        self.ats: list[dt.datetime] = []
+        self.moments: list[Moment] = []
+        self._source = source
+        self._lock = threading.Lock()
+        self._done = False
+
+    def _extend(self, upto: int) -> bool:
+        with self._lock:
+            while len(self.moments) <= upto and not self._done:
+                for _ in range(_CHUNK):
+                    moment = next(self._source, None)
+                    if moment is None:
+                        self._done = True
+                        break
+                    self.moments.append(moment)
+                    self.ats.append(moment.at)
+        return len(self.moments) > upto
+
+    def get(self, i: int) -> Moment | None:
+        if i < len(self.moments) or self._extend(i):
+            return self.moments[i]
+        return None
+
+    def index(self, start: dt.datetime, lo: int = 0) -> int:
+        """The index of the first occurrence at or after ``start``."""
+        while (not self.ats or self.ats[-1] < start) and not self._done:
+            self._extend(len(self.moments) + _CHUNK)
+        return bisect.bisect_left(self.ats, start, lo)
+
+
+class _TableCursor:
+    __slots__ = ("table", "i")
+
+    def __init__(self, table: _Table, i: int) -> None:
+        self.table = table
+        self.i = i
+
+    def next(self) -> Moment | None:
+        moment = self.table.get(self.i)
+        self.i += 1
+        return moment
+
+    def seek(self, start: dt.datetime) -> None:
+        self.i = self.table.index(start, self.i)
+
+
+class CompiledProgram:
+    """One rule's generated segment code plus its cached occurrence tables."""
+
+    def __init__(self, rule: CheckedRule, slots: Mapping[str, int], namespace: dict[str, Any]) -> None:
+        self.rule = rule
+        self._tables: dict[tuple[Tz, dt.datetime], _Table] = {}
+        name = f"_seg_{id(self)}"
+        constants: dict[str, object] = {}
+        durations: list[n.Duration] = []
+        source = _segment_source(name, rule.segment, slots, constants, durations, static=False)
+        source += _segment_source(name + "_static", rule.segment, slots, constants, durations, static=True)
+        namespace.update(constants)  # each program has its own namespace, so _K<n> never collide
+        exec(compile(source, f"<lapse:{rule.name}>", "exec"), namespace)
+        self.segment = namespace[name]
+        self.static = namespace[name + "_static"]
+        self._flips = tuple(
+            (slots[str(p.path)], d.nominal())
+            for p in time_predicates(rule.segment)
+            for d in ((p.low, p.high) if isinstance(p, n.Between) else (p.duration,))
+        )
+        self.source = source  # kept for debugging and tests
+
+    def change(self, values: Sequence[Any], after: dt.datetime) -> dt.datetime | None:
+        earliest = None
+        for index, length in self._flips:
+            x = values[index]
+            if x is not None:
+                flip = x + length
+                if flip + FLIP_MARGIN > after and (earliest is None or flip < earliest):
+                    earliest = flip
+        return None if earliest is None else earliest - FLIP_MARGIN
+
+    def moments(self, zone: Tz, start: dt.datetime) -> _TableCursor:
+        key = (zone, start)
+        table = self._tables.get(key)
+        if table is None:
+            if len(self._tables) >= _TABLES_MAX:
+                self._tables.clear()
+            source = (Moment(o.at, o.wall, zone) for o in occurrences(self.rule.schedule, zone, start, self.rule.from_date))
+            table = self._tables.setdefault(key, _Table(source))
+        return _TableCursor(table, 0)
+
+
+# Segment code generation -------------------------------------------------------------------
+
+
+def _segment_source(name: str, cond: n.Condition, slots: Mapping[str, int], constants: dict[str, object],
+                    durations: list[n.Duration], *, static: bool) -> str:
+    """A function ``name(v, m)`` (``name(v)`` when static) returning the three-valued truth."""
+    gen = _Gen(slots, static, constants, durations, name)
+    body = gen.body(cond)
+    lines = [f"def {name}({gen.args}):", *("    " + line for line in gen.prelude + body)]
+    return "".join(gen.functions) + "\n".join(lines) + "\n\n"
+
+
+class _Gen:
+    """Generates one function body. Junctions are emitted inline with early returns only at the
+    top level of a function; nested ones get their own function."""
+
+    def __init__(self, slots: Mapping[str, int], static: bool, constants: dict[str, object],
+                 durations: list[n.Duration], key: str) -> None:
+        self.slots = slots
+        self.static = static
+        self.constants = constants  # shared by every function of the program
+        self.durations = durations  # the program's window lengths, in the order of its bounds tuple
+        self.key = key
+        self.fetch = self.fetched = False
+        self.prelude: list[str] = []
+        self.functions: list[str] = []
+        self.args = "v" if static else "v, m"
+
+    def const(self, value: object) -> str:
+        for name, existing in self.constants.items():
+            if type(existing) is type(value) and existing == value:
+                return name
+        name = f"_K{len(self.constants)}"
+        self.constants[name] = value
+        return name
+
+    def bound(self, duration: n.Duration) -> str:
+        """``T(-D)`` for this occurrence, from a tuple of bounds computed once per occurrence and
+        shared by every user: ``b[k]``."""
+        if duration not in self.durations:
+            self.durations.append(duration)
+        self.fetch = True
+        return f"b[{self.durations.index(duration)}]"
+
+    def _fetched(self, lines: list[str]) -> list[str]:
+        """Prefix ``lines`` with the fetch of ``b`` the first time a test needs it."""
+        if self.fetch and not self.fetched:
+            self.fetched = True
+            key, durations = self.const(self.key), self.const(self.durations)
+            return [f"b = m.cache.get({key})", "if b is None:", f"    b = m.fill({key}, {durations})", *lines]
+        return lines
+
+    def _var(self, path: n.Path) -> str:
+        index = self.slots[str(path)]
+        line = f"x{index} = v[{index}]"
+        if line not in self.prelude:
+            self.prelude.append(line)
+        return f"x{index}"
+
+    def body(self, cond: n.Condition) -> list[str]:
+        """Statements ending in ``return`` of the truth of ``cond``."""
+        if isinstance(cond, (n.And, n.Or)):
+            return self._junction(cond)
+        return [*self._value(cond, "r"), "return r"]
+
+    def _value(self, cond: n.Condition, out: str) -> list[str]:
+        """Statements that set ``out`` (no early return)."""
+        if isinstance(cond, (n.And, n.Or)):
+            return [f"{out} = {self.function(cond)}({self.args})"]
+        if isinstance(cond, n.Not):
+            inner = out + "n"
+            return [*self._value(cond.operand, inner), f"{out} = None if {inner} is None else not {inner}"]
+        test, nullable = self.predicate(cond)
+        if test is None:
+            return [f"{out} = None"]
+        if not nullable:
+            return self._fetched([f"{out} = {test}"])
+        return self._fetched([f"{out} = None if {self._var(cond.path)} is None else ({test})"])
+
+    def _junction(self, cond: n.And | n.Or) -> list[str]:
+        is_and = isinstance(cond, n.And)
+        stop = "False" if is_and else "True"
+        negate = "not " if is_and else ""
+        lines = [f"r = {'True' if is_and else 'False'}"]
+        # static predicates first: a user they exclude costs no window arithmetic
+        for i, op in enumerate(sorted(cond.operands, key=_depends_on_time)):
+            if isinstance(op, (n.And, n.Or, n.Not)):
+                t = f"t{i}"
+                lines += self._value(op, t)
+                lines += [f"if {t} is {stop}:", f"    return {stop}", f"if {t} is None:", "    r = None"]
+                continue
+            test, nullable = self.predicate(op)
+            if test is None:
+                lines.append("r = None")
+            elif not nullable:
+                lines += self._fetched([f"if {negate}({test}):", f"    return {stop}"])
+            else:
+                lines += self._fetched([
+                    f"if {self._var(op.path)} is None:", "    r = None",
+                    f"elif {negate}({test}):", f"    return {stop}",
+                ])
+        return [*lines, "return r"]
+
+    def function(self, cond: n.Condition) -> str:
+        name = f"_f{next(_names)}{'_static' if self.static else ''}"
+        sub = _Gen(self.slots, self.static, self.constants, self.durations, self.key)
+        body = sub.body(cond)
+        text = "\n".join([f"def {name}({self.args}):", *("    " + x for x in sub.prelude + body)])
+        self.functions += [*sub.functions, text + "\n\n"]
+        return name
+
+    def predicate(self, p: n.Predicate) -> tuple[str | None, bool]:
+        """(Python test assuming the attribute is set, whether a null makes it unknown); a test of
+        None means "unknown" (an occurrence-dependent predicate in the static function)."""
+        if isinstance(p, n.IsSet):
+            var = self._var(p.path)
+            return (f"{var} is None" if p.negated else f"{var} is not None"), False
+        if isinstance(p, (n.Between, n.MoreThanAgo, n.LessThanAgo)) and self.static:
+            return None, True
+        if isinstance(p, (n.Before, n.After)) and isinstance(p.point, n.DateLit) and self.static:
+            return None, True  # a date is local midnight in the delivery zone
+        var = self._var(p.path)
+        if isinstance(p, n.Between):
+            return f"{self.bound(p.high)} < {var} <= {self.bound(p.low)}", True
+        if isinstance(p, n.MoreThanAgo):
+            return f"{var} < {self.bound(p.duration)}", True
+        if isinstance(p, n.LessThanAgo):
+            return f"{var} > {self.bound(p.duration)}", True
+        if isinstance(p, (n.Before, n.After)):
+            op = "<" if isinstance(p, n.Before) else ">"
+            if isinstance(p.point, n.InstantLit):
+                return f"{var} {op} {self.const(p.point.value.astimezone(UTC))}", True
+            return f"{var} {op} m.point({self.const(p.point)})", True
+        if isinstance(p, n.Compare):
+            value = p.value.value
+            if isinstance(value, bool):
+                return (f"{var} is {value!r}" if p.op == "=" else f"{var} is not {value!r}"), True
+            op = {"=": "==", "!=": "!="}.get(p.op, p.op)
+            if isinstance(value, str):
+                return f"{var} {op} {self.const(value)}", True
+            return f"{var} {op} {value!r}", True
+        if isinstance(p, n.InList):
+            values = [v.value for v in p.values]
+            if any(isinstance(v, bool) for v in values):
+                test = " or ".join(f"{var} is {v!r}" if isinstance(v, bool) else f"{var} == {v!r}" for v in values)
+                test = f"({test})"
+            else:
+                test = f"{var} in {self.const(frozenset(values))}" if values else "False"
+            return (f"not {test}" if p.negated else test), True
+        assert isinstance(p, n.Truthy)
+        return f"{var} is True", True
+
+
+def _depends_on_time(cond: n.Condition) -> bool:
+    if isinstance(cond, (n.And, n.Or)):
+        return any(_depends_on_time(c) for c in cond.operands)
+    if isinstance(cond, n.Not):
+        return _depends_on_time(cond.operand)
+    return isinstance(cond, (n.Between, n.MoreThanAgo, n.LessThanAgo, n.Before, n.After))
+
+
+# Attribute reading -------------------------------------------------------------------------
+
+
+class Extractor:
+    """Generated reader for the attributes a rule set uses: returns a tuple (indexed by
+    ``slots``) of typed values, None for missing or null, and the clock-skew warnings."""
+
+    def __init__(self, schema: Mapping[str, str], paths: Sequence[str], naive_zone: Tz | None) -> None:
+        self.slots = {p: i for i, p in enumerate(paths)}
+        lines = ["def extract(user, now, uid):", "    w = None"]
+        for path, i in self.slots.items():
+            kind = schema[path]
+            var = f"x{i}"
+            parts = path.split(".")
+            if len(parts) == 1:
+                lines.append(f"    {var} = user.get({path!r})")
+            else:
+                lines.append(f"    {var} = _nested(user, {tuple(parts)!r}, {path!r}, uid)")
+            if kind == "time":
+                lines += [
+                    f"    if {var} is not None:",
+                    f"        if {var}.__class__ is str:",
+                    "            try:",
+                    f"                t = _fromiso({var})",
+                    "            except ValueError:",
+                    f"                t = _time({var}, {path!r}, _NAIVE, uid)",
+                    "            if t.tzinfo is not _UTC:",
+                    f"                t = _time({var}, {path!r}, _NAIVE, uid)",
+                    f"            {var} = t",
+                    "        else:",
+                    f"            {var} = _time({var}, {path!r}, _NAIVE, uid)",
+                    f"        if {var} > now:",
+                    f"            w = _skew(w, {path!r}, {var})",
+                    f"            {var} = now",
+                ]
+            else:
+                check = {
+                    "string": f"{var}.__class__ is not str",
+                    "boolean": f"{var}.__class__ is not bool",
+                    "number": f"{var}.__class__ is not int and {var}.__class__ is not float",
+                }[kind]
+                lines += [
+                    f"    if {var} is not None and {check}:",
+                    f"        raise _bad({path!r}, {kind!r}, {var}, uid)",
+                ]
+        values = ", ".join(f"x{i}" for i in self.slots.values())
+        lines.append(f"    return ({values}{',' if len(self.slots) == 1 else ''}), w")
+        namespace: dict[str, Any] = {
+            "_fromiso": dt.datetime.fromisoformat, "_time": parse_time, "_NAIVE": naive_zone, "_UTC": UTC,
+            "_bad": _bad, "_skew": _skew, "_nested": _nested,
+        }
+        self.source = "\n".join(lines) + "\n"
+        exec(compile(self.source, "<lapse:extract>", "exec"), namespace)  # noqa: S102 - our own generated code
+        self.extract = namespace["extract"]
+
+
+def _bad(path: str, kind: str, value: object, uid: str) -> UserDataError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    return UserDataError(f"{path}: expected a {kind}, got {type(value).__name__} {shown}", user_id=uid, attribute=path)
+
+
+def _skew(warnings: list[str] | None, path: str, value: dt.datetime) -> list[str]:
+    out = warnings or []
+    out.append(f"{path} {value.isoformat()} is later than now; counted as now (clock skew)")
+    return out
+
+
+def _nested(user: Mapping[str, Any], parts: tuple[str, ...], name: str, uid: str) -> object:
+    value: object = user
+    for i, part in enumerate(parts):
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            parent = ".".join(parts[:i])
+            raise UserDataError(f"{name}: '{parent}' is a {type(value).__name__}, not an object", user_id=uid, attribute=name)
+        value = value.get(part)
+    return value
+
+
+def compile_rules(rules: Sequence[CheckedRule], extractor: Extractor) -> list[CompiledProgram]:
+    return [CompiledProgram(rule, extractor.slots, {}) for rule in rules]
