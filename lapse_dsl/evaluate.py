@@ -16,7 +16,7 @@ from . import nodes as n
 from .buckets import bucket, in_percent
 from .check import CheckedRule
 from .errors import UserDataError
-from .schedule import Occurrence, occurrences
+from .schedule import occurrences
 from .templates import TemplateError
 from .timecalc import UTC, Tz, local_wall, resolve, shift, shift_wall
 from .userdata import parse_time
@@ -348,7 +348,7 @@ def search(
         return Outcome(_decision(rule, user, user_id, zone, zone_name, moment, send_at, now, warnings), "", moment)
 
 
-def _FREE(moment: Moment) -> tuple[dt.datetime, str, None]:  # noqa: N802 - reads as a constant outcome
+def _FREE(moment: Moment) -> tuple[dt.datetime, str, None]:
     return moment.at, "", None
 
 

@@ -1,6 +1,7 @@
 """``lapse plan``: how many sends fall in each of the next N weeks and in each UTC hour, assuming
-no new user activity. Draft campaigns are included (that is what a draft is for). Each user is projected forward: after each planned send the send is added
-to the user's history, so re-eligible campaigns repeat as they would in production."""
+no new user activity. Draft campaigns are included (that is what a draft is for). Each user is
+projected forward: after each planned send the send is added to the user's history, so re-eligible
+campaigns repeat as they would in production."""
 
 from __future__ import annotations
 

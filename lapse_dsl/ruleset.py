@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import copy
+import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -13,12 +13,12 @@ import attrs
 
 from . import nodes as n
 from .check import CheckedRule, CheckResult, check
-from .errors import Diagnostic, LapseCheckError, LapseError, LapseSyntaxError
 from .compile import Extractor, compile_rules
+from .errors import Diagnostic, LapseCheckError, LapseError, LapseSyntaxError
 from .evaluate import Decision, Moment, Program, ReferenceProgram, delivery_zone, parse_history, search, truth
-from .timecalc import Tz
 from .explain import Explanation, RuleTrace, condition_traces, next_occurrence, summary
 from .parse import parse
+from .timecalc import Tz
 from .userdata import Reader, user_id_of
 from .zones import get_zone
 
