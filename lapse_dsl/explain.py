@@ -13,6 +13,7 @@ from . import nodes as n
 from .evaluate import Decision, Moment, Outcome, Truth, truth
 from .format import format_condition
 from .schedule import occurrences
+from .timecalc import resolve
 
 __all__ = ["ConditionTrace", "Explanation", "RuleTrace", "condition_traces"]
 
@@ -63,7 +64,11 @@ class Explanation:
 
 
 def next_occurrence(rule_schedule: n.Schedule, zone: Any, now: dt.datetime, anchor: dt.date | None) -> Moment | None:
-    occ = next(occurrences(rule_schedule, zone, now, anchor), None)
+    """The rule's first occurrence at or after ``now`` and not before its ``from`` date (``anchor``)."""
+    start = now
+    if anchor is not None:
+        start = max(now, resolve(dt.datetime.combine(anchor, dt.time()), zone))
+    occ = next(occurrences(rule_schedule, zone, start, anchor), None)
     return None if occ is None else Moment(occ.at, occ.wall, zone)
 
 
