@@ -345,7 +345,8 @@ def search(
             if resume is not None and resume > moment.at:
                 cursor.seek(resume)
             continue
-        return Outcome(_decision(rule, user, user_id, zone, zone_name, moment, send_at, now, warnings), "", moment)
+        # the reason names a control that blocked an earlier occurrence, for explain
+        return Outcome(_decision(rule, user, user_id, zone, zone_name, moment, send_at, now, warnings), first_block, moment)
 
 
 def _FREE(moment: Moment) -> tuple[dt.datetime, str, None]:

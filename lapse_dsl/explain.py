@@ -90,6 +90,8 @@ def summary(outcome: Outcome, first: Truth, traces: list[ConditionTrace]) -> str
             when = f"held out (control group), would send {d.local_send_at.isoformat()}"
         elif d.variant:
             when += f", variant {d.variant}"
+        if outcome.reason:
+            when += f"; an earlier occurrence was blocked: {outcome.reason}"
         if first is not True and outcome.occurrence is not None:
             return f"not in segment yet: {failing}; enters on {outcome.occurrence.wall.date()}, {when}"
         return when

@@ -72,7 +72,13 @@ def parse_time(value: object, attribute: str, naive_zone: Tz | None, user_id: st
                 user_id=user_id, attribute=attribute,
             )
         moment = moment.replace(tzinfo=naive_zone)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):  # such as 0001-01-01T00:00:00+01:00, before datetime.min in UTC
+        raise UserDataError(
+            f"{attribute}: '{value}' is out of the range of times that can be represented in UTC",
+            user_id=user_id, attribute=attribute,
+        ) from None
 
 
 def _check_string(value: object) -> str | None:
@@ -82,7 +88,7 @@ def _check_string(value: object) -> str | None:
 def _check_number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    return value  # as given: float() of a huge int would overflow, and ints compare exactly with floats
 
 
 def _check_boolean(value: object) -> bool | None:
