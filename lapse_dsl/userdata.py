@@ -26,9 +26,9 @@ def user_id_of(user: object) -> str:
     raw = user.get("user_id")
     if raw.__class__ is str and raw:
         return raw
-    if isinstance(raw, bool) or raw is None or raw == "":
+    if raw is None or raw == "":
         raise UserDataError("user record has no user_id", attribute="user_id")
-    if isinstance(raw, int):
+    if isinstance(raw, int) and not isinstance(raw, bool):
         return str(raw)  # numeric ids from exports are common; they name the same user
     if not isinstance(raw, str):
         raise UserDataError(f"user_id must be a string, not {type(raw).__name__}", attribute="user_id")
