@@ -169,13 +169,33 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sources(paths: Sequence[str]) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
+def _sources(paths: Sequence[str]) -> tuple[list[tuple[str, str]], list[Diagnostic]]:
+    """``(source, text)`` of every rule file under ``paths``, each file once, and a diagnostic for
+    each file that cannot be read as UTF-8 (the other files are still read)."""
+    files: list[Path] = []
     for path in paths:
-        if not Path(path).exists():
+        root = Path(path)
+        if not root.exists():
             raise UsageError(f"{path}: no such file or folder")
-        out.extend(read_sources(path))
-    return out
+        if root.is_dir():
+            found = sorted(p for p in root.rglob("*.lapse") if p.is_file())
+            if not found:  # exit 1, as for `lapse run` on such a folder
+                raise LapseError(f"{path}: no .lapse files in this folder")
+            files.extend(found)
+        else:
+            files.append(root)
+    out: list[tuple[str, str]] = []
+    unreadable: list[Diagnostic] = []
+    seen: set[Path] = set()
+    for file in files:
+        if file.resolve() in seen:
+            continue
+        seen.add(file.resolve())
+        try:
+            out.extend(read_sources(file))
+        except LapseSyntaxError as exc:  # not UTF-8
+            unreadable.extend(exc.diagnostics)
+    return out, unreadable
 
 
 def _parse_all(sources: list[tuple[str, str]]) -> tuple[list[File], list[Diagnostic]]:
@@ -190,12 +210,7 @@ def _parse_all(sources: list[tuple[str, str]]) -> tuple[list[File], list[Diagnos
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    try:
-        sources = _sources(args.paths)
-    except LapseSyntaxError as exc:  # a file that is not UTF-8
-        sources, early = [], list(exc.diagnostics)
-    else:
-        early = []
+    sources, early = _sources(args.paths)
     files, diagnostics = _parse_all(sources)
     diagnostics = early + diagnostics + list(check(files).diagnostics)
     errors = sum(d.severity == "error" for d in diagnostics)
@@ -207,7 +222,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             print(d)
         rules = sum(1 for f in files for item in f.items if item.__class__.__name__ == "Rule")
         print(
-            f"{len(sources)} file(s), {rules} rule(s): {errors} error(s), {warnings} warning(s)",
+            f"{len(sources) + len(early)} file(s), {rules} rule(s): {errors} error(s), {warnings} warning(s)",
             file=sys.stderr,
         )
     return 1 if errors or (args.strict and warnings) else 0
@@ -222,8 +237,11 @@ def _cmd_fmt(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             return 1
         return 0
-    status = 0
-    for source, text in _sources(args.paths):
+    sources, unreadable = _sources(args.paths)
+    for d in unreadable:
+        print(d, file=sys.stderr)
+    status = 1 if unreadable else 0
+    for source, text in sources:
         try:
             formatted = format_file(parse(text, source=source))
         except LapseSyntaxError as exc:

@@ -118,14 +118,20 @@ class CompiledProgram:
         return None if earliest is None else earliest - FLIP_MARGIN
 
     def moments(self, zone: Tz, start: dt.datetime) -> _TableCursor:
-        key = (zone, start)
+        # Tables start at the UTC midnight before `start`, so every call within a day (a batch, or
+        # a host ticking every few minutes with a new `now`) shares one table and just seeks in it.
+        base = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        key = (zone, base)
         table = self._tables.get(key)
         if table is None:
             if len(self._tables) >= _TABLES_MAX:
                 self._tables.clear()
-            source = (Moment(o.at, o.wall, zone) for o in occurrences(self.rule.schedule, zone, start, self.rule.from_date))
+            source = (Moment(o.at, o.wall, zone) for o in occurrences(self.rule.schedule, zone, base, self.rule.from_date))
             table = self._tables.setdefault(key, _Table(source))
-        return _TableCursor(table, 0)
+        cursor = _TableCursor(table, 0)
+        if start > base:
+            cursor.seek(start)
+        return cursor
 
 
 # Segment code generation -------------------------------------------------------------------

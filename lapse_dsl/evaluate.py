@@ -65,7 +65,10 @@ def parse_history(history: Iterable[Mapping[str, Any]], naive_zone: Tz | None, u
         campaign, channel, at = entry.get("campaign"), entry.get("channel"), entry.get("at")
         if not isinstance(campaign, str) or not isinstance(channel, str):
             raise UserDataError(f"history[{i}] needs string 'campaign' and 'channel'", user_id=user_id)
-        out.append(HistoryEntry(campaign, channel, parse_time(at, f"history[{i}].at", naive_zone, user_id)))
+        moment = parse_time(at, f"history[{i}].at", naive_zone, user_id)
+        if moment.year > 9000:  # re-eligibility and cap arithmetic must stay inside datetime's range
+            raise UserDataError(f"history[{i}].at {moment.isoformat()} is too far in the future", user_id=user_id)
+        out.append(HistoryEntry(campaign, channel, moment))
     return tuple(out)
 
 

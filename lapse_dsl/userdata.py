@@ -41,7 +41,8 @@ def parse_time(value: object, attribute: str, naive_zone: Tz | None, user_id: st
         moment = value
     elif isinstance(value, str):
         try:
-            moment = dt.datetime.fromisoformat(value)
+            # a lowercase z is valid ISO-8601 (and the rule grammar accepts it); Python 3.11 does not
+            moment = dt.datetime.fromisoformat(value[:-1] + "Z" if value.endswith("z") else value)
         except ValueError:
             raise UserDataError(
                 f"{attribute}: '{value}' is not an ISO-8601 time such as 2026-11-19T22:45:00Z",
