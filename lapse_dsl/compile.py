@@ -77,9 +77,10 @@ class _TableCursor:
         self.i = i
 
     def next(self) -> Moment | None:
-        moment = self.table.get(self.i)
-        self.i += 1
-        return moment
+        i = self.i
+        self.i = i + 1
+        moments = self.table.moments
+        return moments[i] if i < len(moments) else self.table.get(i)
 
     def seek(self, start: dt.datetime) -> None:
         self.i = self.table.index(start, self.i)
@@ -91,6 +92,7 @@ class CompiledProgram:
     def __init__(self, rule: CheckedRule, slots: Mapping[str, int], namespace: dict[str, Any]) -> None:
         self.rule = rule
         self._tables: dict[tuple[Tz, dt.datetime], _Table] = {}
+        self._cursors: dict[tuple[Tz, dt.datetime], tuple[_Table, int]] = {}
         name = f"_seg_{id(self)}"
         constants: dict[str, object] = {}
         durations: list[n.Duration] = []
@@ -118,6 +120,16 @@ class CompiledProgram:
         return None if earliest is None else earliest - FLIP_MARGIN
 
     def moments(self, zone: Tz, start: dt.datetime) -> _TableCursor:
+        found = self._cursors.get((zone, start))
+        if found is not None:  # most users of a batch start at the same place
+            return _TableCursor(found[0], found[1])
+        cursor = self._new_cursor(zone, start)
+        if len(self._cursors) >= _TABLES_MAX:
+            self._cursors.clear()
+        self._cursors[(zone, start)] = (cursor.table, cursor.i)
+        return cursor
+
+    def _new_cursor(self, zone: Tz, start: dt.datetime) -> _TableCursor:
         # Tables start at the UTC midnight before `start`, so every call within a day (a batch, or
         # a host ticking every few minutes with a new `now`) shares one table and just seeks in it.
         base = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -307,15 +307,17 @@ def search(
     since: dt.datetime | None,
     history: tuple[HistoryEntry, ...],
     warnings: tuple[str, ...],
+    reasons: bool = True,
 ) -> Outcome:
-    """The earliest qualifying occurrence of ``rule`` for this user, as a decision."""
+    """The earliest qualifying occurrence of ``rule`` for this user, as a decision. Without
+    ``reasons`` (the per-user hot path) a missing decision is not explained."""
     if rule.status != "active":
         what = "a draft: it is checked and previewed but never sends" if rule.status == "draft" else "paused"
         return Outcome(None, f"status {rule.status}: the campaign is {what}")
-    if program.static(values) is False:
-        return Outcome(None, "not in the segment at any occurrence (a condition that does not depend on time is false)")
     own_sends = sorted(h.at for h in history if h.campaign == rule.name) if history else []
     if own_sends and rule.reeligible is None:
+        if not reasons:
+            return _NO_DECISION
         return Outcome(None, f"already received on {_iso(own_sends[-1])}; without 'reeligible after' a campaign "
                              "reaches a user once")
     lower = now if since is None else max(since + _TICK, shift(now, zone, rule.grace, -1))
@@ -330,30 +332,33 @@ def search(
     while True:
         moment = cursor.next()
         if moment is None or moment.at > horizon:
-            return Outcome(None, first_block or "no occurrence qualifies within the next 400 days")
+            return Outcome(None, first_block or "no occurrence qualifies within the next 400 days") if reasons else _NO_DECISION
         if rule.until_date is not None and moment.wall.date() > rule.until_date:
-            return Outcome(None, first_block or f"the campaign ended on {rule.until_date}")
+            return Outcome(None, first_block or f"the campaign ended on {rule.until_date}") if reasons else _NO_DECISION
         if program.segment(values, moment) is not True:
             resume = program.change(values, moment.at)
             if resume is None:
+                if not reasons:
+                    return _NO_DECISION
                 return Outcome(None, first_block or "no later occurrence can be in the segment without new activity")
             if resume > moment.at:
                 cursor.seek(resume)
             continue
-        send_at, blocked, resume = _controls(rule, moment, own_sends, history) if rule.controlled else _FREE(moment)
-        if send_at < lower:
-            continue
-        if blocked:
-            first_block = first_block or blocked
-            if resume is not None and resume > moment.at:
-                cursor.seek(resume)
-            continue
+        send_at = moment.at
+        if rule.controlled:
+            send_at, blocked, resume = _controls(rule, moment, own_sends, history)
+            if send_at < lower:
+                continue
+            if blocked:
+                first_block = first_block or blocked
+                if resume is not None and resume > moment.at:
+                    cursor.seek(resume)
+                continue
         # the reason names a control that blocked an earlier occurrence, for explain
         return Outcome(_decision(rule, user, user_id, zone, zone_name, moment, send_at, now, warnings), first_block, moment)
 
 
-def _FREE(moment: Moment) -> tuple[dt.datetime, str, None]:
-    return moment.at, "", None
+_NO_DECISION = Outcome(None, "")
 
 
 def _controls(

@@ -52,6 +52,7 @@ class RuleSet:
         self._compiled: tuple[Program, ...] = tuple(compile_rules(self.rules, self._extractor))
         self._reference_programs: tuple[Program, ...] = tuple(ReferenceProgram(r) for r in self.rules)
         self._programs = self._compiled
+        self._active = self._active_programs()
         self._zones: dict[tuple[str | None, object], tuple[Tz, str, str | None]] = {}
         self._moments: dict[tuple[Tz, dt.datetime], Moment] = {}
         self._checked_now: object = None  # the last `now` validated, so a batch validates it once
@@ -72,7 +73,12 @@ class RuleSet:
         clone = copy.copy(self)
         clone.rules = rules
         clone._programs = programs
+        clone._active = clone._active_programs()
         return clone
+
+    def _active_programs(self) -> tuple[tuple[CheckedRule, Program], ...]:
+        """Rules that can send (drafts and paused campaigns never yield a decision)."""
+        return tuple((r, p) for r, p in zip(self.rules, self._programs, strict=True) if r.status == "active")
 
     # per-user entry points -------------------------------------------------------------------
 
@@ -124,14 +130,18 @@ class RuleSet:
         if since is not None:
             _require_aware(since, "since")
         user_id, values, skew = self._prepare(user, now)
-        past = parse_history(history, self._naive_zone, user_id)
+        past = parse_history(history, self._naive_zone, user_id) if history else ()
         decisions = []
-        for rule, program in zip(self.rules, self._programs, strict=True):
+        for rule, program in self._active:
+            # a static condition that excludes the user costs no zone or schedule work
+            if program.static(values) is False:
+                continue
             zone, zone_name, fallback = self._zone(rule, user)
             warnings = (*skew, fallback) if fallback else skew
-            outcome = search(rule, program, values, user, user_id, zone, zone_name, now, since, past, warnings)
-            if outcome.decision is not None:
-                decisions.append(outcome.decision)
+            outcome = search(rule, program, values, user, user_id, zone, zone_name, now, since, past, warnings, False)
+            decision = outcome.decision
+            if decision is not None:
+                decisions.append(decision)
         if len(decisions) > 1:
             decisions.sort(key=_order)
         return decisions
