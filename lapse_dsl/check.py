@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
+import re
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import PurePath
@@ -412,6 +413,9 @@ class _Checker:
             )
         elif not croniter.is_valid(cron.expression):
             self.error(cron.span, f"invalid cron expression \"{cron.expression}\"")
+        elif any(_RANDOM_CRON.match(part) for field in fields for part in field.split(",")):
+            # croniter draws a new value for R each time it reads the expression: not a schedule
+            self.error(cron.span, f"cron expression \"{cron.expression}\" uses R (a random value); write the times out")
         elif not _cron_fires(cron.expression):
             self.error(cron.span, f"cron expression \"{cron.expression}\" never fires (no such date)")
 
@@ -566,6 +570,9 @@ def schedule_gaps(schedule: n.Schedule) -> tuple[dt.timedelta, dt.timedelta] | N
     if isinstance(schedule, n.Cron):
         return _cron_gaps(schedule.expression)
     return None
+
+
+_RANDOM_CRON = re.compile(r"^[rR](\(\d+-\d+\))?(/\d+)?$")
 
 
 def _cron_fires(expression: str) -> bool:

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import IO
 
 from . import __version__
-from .batch import run_batch
+from .batch import history_of, run_batch
 from .check import check
-from .errors import Diagnostic, LapseError, LapseSyntaxError
+from .errors import Diagnostic, LapseError, LapseSyntaxError, UserDataError
 from .format import format_file
 from .nodes import File
 from .parse import parse
@@ -23,6 +23,7 @@ from .plan import project
 from .plugin import Plugin
 from .ruleset import read_sources
 from .sources import Source, SourceError, open_source
+from .zones import get_zone, zone_problem
 
 __all__ = ["main"]
 
@@ -97,7 +98,8 @@ def _instant(text: str) -> dt.datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not an ISO-8601 instant such as 2026-11-30T00:00:00Z") from None
     if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"'{text}' has no UTC offset; add one, as in {text}Z")
+        example = value.isoformat() + "Z" if "T" in text or " " in text else f"{text}T00:00:00Z"
+        raise argparse.ArgumentTypeError(f"'{text}' has no UTC offset; add one, as in {example}")
     return value
 
 
@@ -113,8 +115,11 @@ def _load_plugin(args: argparse.Namespace) -> Plugin:
     try:
         return Plugin.from_path(args.rules, default_timezone=args.default_timezone,
                                 naive_timezone=args.naive_timezone)
-    except ValueError as exc:  # an unknown zone in --default-timezone / --naive-timezone
-        raise UsageError(str(exc)) from None
+    except ValueError:  # an unknown zone in --default-timezone / --naive-timezone
+        for flag, zone in (("--default-timezone", args.default_timezone), ("--naive-timezone", args.naive_timezone)):
+            if zone is not None and get_zone(zone) is None:
+                raise UsageError(f"{flag} {zone}: {zone_problem(zone)}") from None
+        raise
 
 
 def _open_users(args: argparse.Namespace, plugin: Plugin) -> Source:
@@ -165,7 +170,13 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         raise UsageError(f"--user is not valid JSON: {exc.msg}") from None
     if not isinstance(user, dict):
         raise UsageError("--user must be a JSON object")
-    print(plugin.rules.explain(user, args.now or dt.datetime.now(dt.UTC)))
+    try:
+        history = history_of(user)
+        explanation = plugin.rules.explain(user, args.now or dt.datetime.now(dt.UTC), history=history)
+    except UserDataError as exc:
+        print(f"lapse: error: the user record cannot be evaluated: {exc}", file=sys.stderr)
+        return 1
+    print(explanation)
     return 0
 
 

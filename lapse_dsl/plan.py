@@ -48,7 +48,7 @@ class Plan:
         for hour in range(24):
             count = self.by_hour[hour]
             bar = "#" * (round(40 * count / peak) if peak else 0)
-            out.append(f"  {hour:02d}:00  {count:>8}  {bar}")
+            out.append(f"  {hour:02d}:00  {count:>8}  {bar}".rstrip())
         return "\n".join(out)
 
 

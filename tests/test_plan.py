@@ -74,7 +74,7 @@ def parse_plan(text: str) -> Table:
     assert lines[i + 1] == "sends by UTC hour"
     hours: dict[int, int] = {}
     for line in lines[i + 2:]:
-        hour_match = re.fullmatch(r"  (\d\d):00 +(\d+)  (#*)", line)
+        hour_match = re.fullmatch(r"  (\d\d):00 +(\d+)(?:  (#+))?", line)
         assert hour_match is not None, line
         hours[int(hour_match.group(1))] = int(hour_match.group(2))
     assert sorted(hours) == list(range(24))
