@@ -170,6 +170,7 @@ class _Checker:
                         f"unknown type '{kind}'{did_you_mean(kind, TYPES)} "
                         "(types: string, number, boolean, time)",
                     )
+                    schema.setdefault(name, _UNTYPED)
                     continue
                 if name in BUILTIN_ATTRIBUTES:
                     self.error(item.path.span, f"'{name}' is built in (a {BUILTIN_ATTRIBUTES[name]}); remove this line")
@@ -302,7 +303,7 @@ class _Checker:
         if isinstance(cond, n.Not):
             self.condition(cond.operand, schema)
             return
-        kind = self.attribute(cond.path, schema)
+        kind = self.attribute(cond.path, schema, _implied_type(cond))
         if kind is None:
             return
         attr = str(cond.path)
@@ -334,14 +335,18 @@ class _Checker:
                 f"'{attr}' is a {kind}, not a boolean; write a comparison such as '{attr} is set'",
             )
 
-    def attribute(self, path: n.Path, schema: dict[str, str]) -> str | None:
+    def attribute(self, path: n.Path, schema: dict[str, str], implied: str) -> str | None:
+        """The attribute's type; None (with an error) when it is unknown. ``implied`` is the type
+        the predicate suggests, for the "declare it" hint."""
         name = str(path)
         kind = schema.get(name)
+        if kind == _UNTYPED:
+            return None  # its declaration already has an error; one message is enough
         if kind is None:
-            hint = did_you_mean(name, schema)
+            hint = did_you_mean(name, [k for k, v in schema.items() if v != _UNTYPED])
             self.error(
                 path.span,
-                f"unknown attribute '{name}'{hint}" + ("" if hint else f"; declare it with 'attribute {name}: string'"),
+                f"unknown attribute '{name}'{hint}" + ("" if hint else f"; declare it with 'attribute {name}: {implied}'"),
             )
         return kind
 
@@ -503,8 +508,8 @@ class _Checker:
                 self.warning(
                     segment.span,
                     f"the window {window.text} is {_fmt_td(width)} wide but this schedule's occurrences "
-                    f"are up to {_fmt_td(largest)} apart: users whose {window.attr} falls in a "
-                    f"{_fmt_td(largest - width)} hole between occurrences are never captured; widen the "
+                    f"are up to {_fmt_td(largest)} apart: users whose {window.attr} falls in a hole of "
+                    f"{_fmt_td(largest - width)} between occurrences are never captured; widen the "
                     f"window to {_fmt_td(largest)}",
                 )
             if reeligible is not None and reeligible.after.nominal() < width and smallest < width:
@@ -608,6 +613,7 @@ def _cron_gaps(expression: str) -> tuple[dt.timedelta, dt.timedelta] | None:
 
 
 def _fmt_td(delta: dt.timedelta) -> str:
+    """A length as the language writes it: 1w, 6d, 36h, 90m, or 1d 10h 30m when no unit fits."""
     minutes = int(delta.total_seconds() // 60)
     if minutes % (7 * 1440) == 0 and minutes:
         return f"{minutes // (7 * 1440)}w"
@@ -615,7 +621,14 @@ def _fmt_td(delta: dt.timedelta) -> str:
         return f"{minutes // 1440}d"
     if minutes % 60 == 0:
         return f"{minutes // 60}h"
-    return f"{minutes}m"
+    if minutes < 60:
+        return f"{minutes}m"
+    days, rest = divmod(minutes, 1440)
+    parts = [f"{days}d"] if days else []
+    hours, mins = divmod(rest, 60)
+    parts += [f"{hours}h"] if hours else []
+    parts += [f"{mins}m"] if mins else []
+    return " ".join(parts)
 
 
 def _decimals(value: float) -> int:
@@ -623,6 +636,22 @@ def _decimals(value: float) -> int:
     ``value * 100`` is not exact in binary, 33.34 * 100 == 3333.9999999999995."""
     exponent = Decimal(repr(value)).as_tuple().exponent
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+_UNTYPED = "?"  # a declared attribute whose type is wrong: referenced silently, the declaration errs
+
+
+def _implied_type(cond: n.Predicate) -> str:
+    """The type a predicate expects of its attribute, for the "declare it" hint."""
+    if isinstance(cond, (n.Between, n.MoreThanAgo, n.LessThanAgo, n.Before, n.After)):
+        return "time"
+    if isinstance(cond, n.Truthy):
+        return "boolean"
+    if isinstance(cond, n.Compare):
+        return "number" if cond.op in ("<", "<=", ">", ">=") else _literal_type(cond.value.value)
+    if isinstance(cond, n.InList) and cond.values:
+        return _literal_type(cond.values[0].value)
+    return "string"
 
 
 def _literal_type(value: n.Value) -> str:

@@ -304,6 +304,12 @@ def _hint(
     prev: Token | None, found: Token | None, text: str, exc: lark.UnexpectedInput
 ) -> tuple[int, int, str] | None:
     """Friendly messages for the mistakes people make most."""
+    if prev is not None and prev.type == "CAMPAIGN":
+        # an unquoted name: a word where the quoted string should be
+        if found is not None and found.type == "NAME" and found.line:
+            return found.line, found.column or 1, 'a campaign name is a quoted string: campaign "Lapsed users" { ... }'
+        if isinstance(exc, lark.UnexpectedCharacters) and re.match(r"[A-Za-z_]", text[exc.pos_in_stream:]):
+            return exc.line, exc.column, 'a campaign name is a quoted string: campaign "Lapsed users" { ... }'
     if prev is not None and prev.type == "DURATION" and prev.value.isdigit():
         return (
             prev.line or 1,
