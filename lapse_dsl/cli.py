@@ -15,7 +15,7 @@ from typing import IO
 from . import __version__
 from .batch import history_of, run_batch
 from .check import check
-from .errors import Diagnostic, LapseError, LapseSyntaxError, UserDataError
+from .errors import Diagnostic, LapseError, LapseSyntaxError, UnsupportedError, UserDataError
 from .format import format_file
 from .nodes import File
 from .parse import parse
@@ -23,6 +23,8 @@ from .plan import project
 from .plugin import Plugin
 from .ruleset import read_sources
 from .sources import Source, SourceError, open_source
+from .sql import DIALECTS, candidates_sql, next_occurrence_sql, segment_sql
+from .warehouse import is_database, open_database
 from .zones import get_zone, zone_problem
 
 __all__ = ["main"]
@@ -69,6 +71,22 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--weeks", type=_positive, default=4, help="how many weeks ahead (default: 4)")
     pl.set_defaults(func=_cmd_plan)
 
+    q = sub.add_parser("sql", help="print the SQL that selects a rule's segment in a warehouse")
+    q.add_argument("rules", metavar="RULES", help="a .lapse file or a folder of them")
+    q.add_argument("--dialect", required=True, choices=DIALECTS, help="the SQL dialect")
+    q.add_argument("--at", type=_instant, help="the instant to judge the segment at (default: the current time)")
+    q.add_argument("--table", default="users", help="the users table (default: users)")
+    q.add_argument("--column", action="append", default=[], metavar="ATTR=COLUMN", type=_column,
+                   help="column holding an attribute (repeatable; default: the attribute name, . as _)")
+    q.add_argument("--rule", metavar="NAME", help="the campaign (needed when the rules hold several)")
+    shape = q.add_mutually_exclusive_group()
+    shape.add_argument("--next", action="store_true",
+                       help="users in the segment at each one's next occurrence, with send_at (UTC)")
+    shape.add_argument("--candidates", action="store_true",
+                       help="users that can be in the segment at some occurrence (the push-down filter)")
+    _zone_options(q)
+    q.set_defaults(func=_cmd_sql)
+
     e = sub.add_parser("explain", help="explain, rule by rule, why a user is or is not messaged")
     e.add_argument("rules", metavar="RULES", help="a .lapse file or a folder of them")
     e.add_argument("--user", required=True, metavar="JSON", help="the user record as a JSON object")
@@ -80,8 +98,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _users_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--users", required=True, metavar="SOURCE",
-                   help="users: .jsonl/.ndjson, .csv, .db/.sqlite/.sqlite3, or - for JSON lines on stdin")
-    p.add_argument("--table", default="users", help="SQLite table to read (default: users)")
+                   help="users: .jsonl/.ndjson, .csv, .db/.sqlite/.sqlite3, - for JSON lines on stdin, or a "
+                        "database (duckdb:PATH or postgresql://...) that returns the candidates")
+    p.add_argument("--table", default="users", help="SQLite or database table to read (default: users)")
+    p.add_argument("--column", action="append", default=[], metavar="ATTR=COLUMN", type=_column,
+                   help="database column holding an attribute (repeatable; default: the attribute name, . as _)")
     p.add_argument("--now", type=_instant, help="evaluation instant, ISO-8601 with offset (default: the current time)")
     _zone_options(p)
 
@@ -101,6 +122,33 @@ def _instant(text: str) -> dt.datetime:
         example = value.isoformat() + "Z" if "T" in text or " " in text else f"{text}T00:00:00Z"
         raise argparse.ArgumentTypeError(f"'{text}' has no UTC offset; add one, as in {example}")
     return value
+
+
+def _column(text: str) -> tuple[str, str]:
+    attribute, sep, column = text.partition("=")
+    if not sep or not attribute or not column:
+        raise argparse.ArgumentTypeError(f"'{text}' is not ATTR=COLUMN, as in last_used=last_seen_at")
+    return attribute, column
+
+
+def _cmd_sql(args: argparse.Namespace) -> int:
+    plugin = _load_plugin(args)
+    at = args.at or dt.datetime.now(dt.UTC)
+    options = {"dialect": args.dialect, "table": args.table, "columns": dict(args.column), "rule": args.rule}
+    try:
+        if args.candidates:
+            text = candidates_sql(plugin.rules, **options)
+        elif args.next:
+            text = next_occurrence_sql(plugin.rules, at=at, pretty=True, **options)
+        else:
+            text = segment_sql(plugin.rules, at=at, pretty=True, **options)
+    except ValueError as exc:  # no such rule, or several and none named
+        raise UsageError(str(exc)) from None
+    except UnsupportedError as exc:
+        print(f"lapse: error: {exc}", file=sys.stderr)
+        return 1
+    print(text)
+    return 0
 
 
 def _positive(text: str) -> int:
@@ -124,6 +172,8 @@ def _load_plugin(args: argparse.Namespace) -> Plugin:
 
 def _open_users(args: argparse.Namespace, plugin: Plugin) -> Source:
     try:
+        if is_database(args.users):
+            return open_database(args.users, plugin.rules, args.table, dict(args.column))
         return open_source(args.users, plugin.rules.schema, args.table)
     except SourceError as exc:
         raise UsageError(str(exc)) from None

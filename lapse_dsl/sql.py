@@ -1,0 +1,333 @@
+"""Checked rules -> SQL for warehouses (duckdb, postgres, spark, trino, bigquery, snowflake, sqlite).
+
+The SQL is built as a sqlglot expression tree and sqlglot writes each dialect. Everything about
+time that engines disagree on (time-zone databases, DST gaps and folds, calendar arithmetic) is
+computed here, in Python, by the same code the plugin uses: for the instant asked about (or each
+zone's next occurrence), every window bound ``T(-D)`` and every local-midnight date is computed
+per delivery zone and shipped to the engine as a small table of constants, joined on the user's
+``timezone`` column. The engine then only compares timestamps, so its answer is the plugin's
+answer, user by user, on every engine.
+
+What an engine still has to do is three-valued logic, which SQL's NULL logic gives exactly
+(``NULL AND FALSE`` is false, ``NOT NULL`` is null, a row is selected only when the condition is
+true). A construct a dialect cannot express exactly raises :class:`UnsupportedError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+from sqlglot import exp
+
+from . import nodes as n
+from .check import CheckedRule
+from .errors import UnsupportedError
+from .evaluate import Moment, time_predicates
+from .ruleset import RuleSet
+from .schedule import occurrences
+from .timecalc import UTC, Tz, resolve
+from .zones import get_zone, zone_names
+
+__all__ = ["DIALECTS", "candidates_sql", "next_occurrence_sql", "segment_predicate", "segment_sql"]
+
+DIALECTS = ("duckdb", "postgres", "spark", "trino", "bigquery", "snowflake", "sqlite")
+_TIMESTAMP = exp.DataType.build("TIMESTAMPTZ")
+
+
+@attrs.frozen
+class _Target:
+    """Where the attributes live: a table alias and a column per attribute path."""
+
+    alias: str
+    columns: Mapping[str, str]
+
+    def column(self, path: str) -> exp.Column:
+        return exp.column(self.columns.get(path, path.replace(".", "_")), self.alias, quoted=True)
+
+
+def _instant(value: dt.datetime) -> exp.Expr:
+    text = value.astimezone(UTC).isoformat(sep=" ")
+    return exp.cast(exp.Literal.string(text), _TIMESTAMP)
+
+
+class _Bounds:
+    """The time constants a segment needs at one moment in one zone: ``T(-D)`` for each window
+    length and local midnight for each date, in a fixed order (the zone table's columns)."""
+
+    def __init__(self, rule: CheckedRule) -> None:
+        self.durations: list[n.Duration] = []
+        self.dates: list[dt.date] = []
+        for p in time_predicates(rule.segment):
+            for d in (p.low, p.high) if isinstance(p, n.Between) else (p.duration,):
+                if d not in self.durations:
+                    self.durations.append(d)
+        for q in _predicates(rule.segment):
+            if isinstance(q, (n.Before, n.After)) and isinstance(q.point, n.DateLit) and q.point.value not in self.dates:
+                self.dates.append(q.point.value)
+
+    @property
+    def names(self) -> list[str]:
+        return [f"b{i}" for i in range(len(self.durations))] + [f"d{i}" for i in range(len(self.dates))]
+
+    def values(self, moment: Moment) -> list[dt.datetime]:
+        midnights = [resolve(dt.datetime.combine(day, dt.time()), moment.zone) for day in self.dates]
+        return [moment.back(d) for d in self.durations] + midnights
+
+    def __bool__(self) -> bool:
+        return bool(self.durations or self.dates)
+
+
+class _Compiler:
+    """Segment AST -> sqlglot condition. Time constants come from ``bound`` (an expression per
+    name of :class:`_Bounds`); with ``static`` every occurrence-dependent predicate is NULL."""
+
+    def __init__(self, rule: CheckedRule, target: _Target, bounds: _Bounds, bound: Mapping[str, exp.Expr],
+                 at: exp.Expr | None, schema: Mapping[str, str], *, static: bool = False) -> None:
+        self.rule, self.target, self.bounds, self.bound, self.at = rule, target, bounds, bound, at
+        self.schema, self.static = schema, static
+
+    def condition(self, cond: n.Condition) -> exp.Expr:
+        if isinstance(cond, n.And):
+            return exp.and_(*(exp.paren(self.condition(c), copy=False) for c in cond.operands))
+        if isinstance(cond, n.Or):
+            return exp.or_(*(exp.paren(self.condition(c), copy=False) for c in cond.operands))
+        if isinstance(cond, n.Not):
+            return exp.not_(exp.paren(self.condition(cond.operand), copy=False))
+        return self.predicate(cond)
+
+    def _value(self, path: n.Path) -> exp.Expr:
+        column = self.target.column(str(path))
+        if self.schema.get(str(path)) == "time" and self.at is not None:
+            # clock skew: a time later than the instant asked about counts as that instant
+            return exp.Case().when(column > self.at, self.at.copy()).else_(column.copy())
+        return column
+
+    def predicate(self, p: n.Predicate) -> exp.Expr:
+        if isinstance(p, n.IsSet):
+            test: exp.Expr = exp.Is(this=self.target.column(str(p.path)), expression=exp.Null())
+            return test if p.negated else exp.not_(test)
+        if self.static and (isinstance(p, (n.Between, n.MoreThanAgo, n.LessThanAgo))
+                            or (isinstance(p, (n.Before, n.After)) and isinstance(p.point, n.DateLit))):
+            return exp.Null()
+        x = self._value(p.path)
+        if isinstance(p, n.Between):
+            low = self.bound[f"b{self.bounds.durations.index(p.high)}"]
+            high = self.bound[f"b{self.bounds.durations.index(p.low)}"]
+            return exp.and_(low.copy() < x, x.copy() <= high.copy())
+        if isinstance(p, n.MoreThanAgo):
+            return x < self.bound[f"b{self.bounds.durations.index(p.duration)}"].copy()
+        if isinstance(p, n.LessThanAgo):
+            return x > self.bound[f"b{self.bounds.durations.index(p.duration)}"].copy()
+        if isinstance(p, (n.Before, n.After)):
+            point = (_instant(p.point.value) if isinstance(p.point, n.InstantLit)
+                     else self.bound[f"d{self.bounds.dates.index(p.point.value)}"].copy())
+            return x < point if isinstance(p, n.Before) else x > point
+        if isinstance(p, n.Compare):
+            value = _literal(p.value.value)
+            ops = {"=": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
+            return ops[p.op](this=x, expression=value)
+        if isinstance(p, n.InList):
+            test = x.isin(*(_literal(v.value) for v in p.values))
+            return exp.not_(test) if p.negated else test
+        return exp.EQ(this=x, expression=exp.true())  # Truthy: NULL stays NULL
+
+
+def _literal(value: n.Value) -> exp.Expr:
+    if isinstance(value, bool):
+        return exp.true() if value else exp.false()
+    if isinstance(value, (int, float)):
+        return exp.Literal.number(repr(value) if isinstance(value, float) else str(value))
+    return exp.Literal.string(value)
+
+
+def _predicates(cond: n.Condition) -> list[n.Predicate]:
+    if isinstance(cond, (n.And, n.Or)):
+        return [p for c in cond.operands for p in _predicates(c)]
+    if isinstance(cond, n.Not):
+        return _predicates(cond.operand)
+    return [cond]
+
+
+# The zone table --------------------------------------------------------------------------------
+
+
+def _fallback_zone(rules: RuleSet, rule: CheckedRule) -> Tz:
+    zone = get_zone(rule.default_timezone or rules.default_timezone)
+    assert zone is not None
+    return zone
+
+
+def _fixed_zone(rule: CheckedRule) -> Tz | None:
+    """The delivery zone when it does not depend on the user (``utc`` or a named zone)."""
+    if rule.schedule.zone.kind == "utc":
+        return UTC
+    if rule.schedule.zone.kind == "named":
+        return get_zone(rule.schedule.zone.name)
+    return None
+
+
+def _zone_rows(rules: RuleSet, rule: CheckedRule, bounds: _Bounds, moment_of: Any) -> tuple[list[list[Any]], list[Any]]:
+    """One row per tzdata zone (zone name, then the constants) and the fallback row's constants;
+    ``moment_of(zone)`` gives the moment to judge at in that zone (or None: no row)."""
+    rows = []
+    for name in sorted(zone_names()):
+        zone = get_zone(name)
+        moment = moment_of(zone)
+        if moment is not None:
+            rows.append([name, *_row_values(bounds, moment)])
+    fallback = moment_of(_fallback_zone(rules, rule))
+    return rows, (_row_values(bounds, fallback) if fallback is not None else [])
+
+
+def _row_values(bounds: _Bounds, moment: Moment) -> list[Any]:
+    return [moment.at, *bounds.values(moment)]
+
+
+# Public API ------------------------------------------------------------------------------------
+
+
+def _pick(rules: RuleSet, rule: str | None) -> CheckedRule:
+    if rule is None:
+        if len(rules.rules) != 1:
+            names = ", ".join(r.name for r in rules.rules)
+            raise ValueError(f"the rule set has {len(rules.rules)} rules; name one (--rule, or rule= in Python): {names}")
+        return rules.rules[0]
+    for candidate in rules.rules:
+        if candidate.name == rule:
+            return candidate
+    raise ValueError(f"no rule named {rule!r}")
+
+
+def _check_dialect(dialect: str, rule: CheckedRule, bounds: _Bounds) -> None:
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown dialect {dialect!r}; choose one of {', '.join(DIALECTS)}")
+    if dialect == "sqlite" and (bounds or any(isinstance(p, (n.Before, n.After)) for p in _predicates(rule.segment))):
+        raise UnsupportedError(
+            f"{rule.name}: sqlite has no timestamp type, so time conditions cannot be compared exactly "
+            "there; use duckdb (which reads sqlite files) or a warehouse dialect"
+        )
+
+
+def _build(rules: RuleSet, rule: CheckedRule, dialect: str, table: str, columns: Mapping[str, str] | None,
+           moment_of: Any, at: dt.datetime | None, *, select_send_at: bool) -> exp.Select:
+    target = _Target("u", dict(columns or {}))
+    bounds = _Bounds(rule)
+    _check_dialect(dialect, rule, bounds)
+    user_id = target.column("user_id")
+    query = exp.select(user_id.as_("user_id", quoted=True)).from_(exp.to_table(table, quoted=True).as_("u"))
+    at_expr = _instant(at) if at is not None else None
+    names = ["send_at", *bounds.names]
+    fixed = _fixed_zone(rule)
+    if fixed is not None:
+        moment = moment_of(fixed)
+        if moment is None:
+            return query.where(exp.false())
+        bound: dict[str, exp.Expr] = {
+            name: _instant(v) for name, v in zip(names, _row_values(bounds, moment), strict=True)
+        }
+    else:
+        rows, fallback = _zone_rows(rules, rule, bounds, moment_of)
+        values = exp.values([tuple(_cell(v) for v in row) for row in rows], alias="z", columns=["zone", *names])
+        query = query.join(values, on=exp.column("zone", "z").eq(target.column("timezone")), join_type="left")
+        bound = {}
+        for i, name in enumerate(names):
+            zone_value: exp.Expr = exp.column(name, "z")
+            bound[name] = exp.func("COALESCE", zone_value, _instant(fallback[i])) if fallback else zone_value
+        if not fallback:  # the fallback zone has no occurrence: only users with a zone of their own
+            query = query.where(exp.Is(this=exp.column("zone", "z"), expression=exp.Null()).not_())
+    condition = _Compiler(rule, target, bounds, bound, at_expr, rules.schema).condition(rule.segment)
+    if select_send_at:
+        query = query.select(bound["send_at"].as_("send_at", quoted=True))
+    return query.where(condition)
+
+
+def _cell(value: object) -> exp.Expr:
+    return _instant(value) if isinstance(value, dt.datetime) else exp.Literal.string(str(value))
+
+
+def _at_moment(at: dt.datetime) -> Any:
+    def moment_of(zone: Tz) -> Moment:
+        return Moment.of(at, zone)
+    return moment_of
+
+
+def _next_moment(rule: CheckedRule, at: dt.datetime) -> Any:
+    def moment_of(zone: Tz) -> Moment | None:
+        start = at
+        if rule.from_date is not None:
+            start = max(start, resolve(dt.datetime.combine(rule.from_date, dt.time()), zone))
+        occ = next(occurrences(rule.schedule, zone, start, rule.from_date), None)
+        if occ is None or (rule.until_date is not None and occ.wall.date() > rule.until_date):
+            return None
+        return Moment(occ.at, occ.wall, zone)
+    return moment_of
+
+
+def segment_sql(rules: RuleSet, *, dialect: str, at: dt.datetime, table: str = "users",
+                columns: Mapping[str, str] | None = None, rule: str | None = None, pretty: bool = False) -> str:
+    """``SELECT user_id`` of the users in ``rule``'s segment at instant ``at`` (the SQL form of
+    :meth:`RuleSet.in_segment`: calendar windows from the wall-clock reading of ``at`` in each
+    user's delivery zone)."""
+    chosen = _pick(rules, rule)
+    query = _build(rules, chosen, dialect, table, columns, _at_moment(at), at, select_send_at=False)
+    return query.sql(dialect=dialect, pretty=pretty)
+
+
+def next_occurrence_sql(rules: RuleSet, *, dialect: str, at: dt.datetime, table: str = "users",
+                        columns: Mapping[str, str] | None = None, rule: str | None = None, pretty: bool = False) -> str:
+    """``SELECT user_id, send_at`` (UTC) for every user in the segment at the rule's next
+    occurrence at or after ``at`` in the user's delivery zone (within the rule's from/until)."""
+    chosen = _pick(rules, rule)
+    query = _build(rules, chosen, dialect, table, columns, _next_moment(chosen, at), None, select_send_at=True)
+    return query.sql(dialect=dialect, pretty=pretty)
+
+
+def candidates_sql(rules: RuleSet, *, dialect: str, table: str = "users", columns: Mapping[str, str] | None = None,
+                   rule: str | None = None, select_all: bool = False) -> str:
+    """The users that *can* be in a segment at some occurrence: the segment with every
+    occurrence-dependent condition unknown is not false. A superset, so a batch run can push it
+    into the database and evaluate only these users exactly. Without ``rule``, users that can be
+    in any rule's segment; ``select_all`` selects every column instead of ``user_id``."""
+    chosen = [_pick(rules, rule)] if rule is not None else list(rules.rules)
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown dialect {dialect!r}; choose one of {', '.join(DIALECTS)}")
+    target = _Target("u", dict(columns or {}))
+    query = exp.select(exp.Star() if select_all else target.column("user_id").as_("user_id", quoted=True))
+    query = query.from_(exp.to_table(table, quoted=True).as_("u"))
+    conditions = []
+    for r in chosen:
+        compiler = _Compiler(r, target, _Bounds(r), {}, None, rules.schema, static=True)
+        conditions.append(exp.func("COALESCE", compiler.condition(r.segment), exp.true()))
+    if not conditions:
+        return query.where(exp.false()).sql(dialect=dialect)
+    return query.where(exp.or_(*conditions)).sql(dialect=dialect)
+
+
+def segment_predicate(rules: RuleSet, *, dialect: str, at: dt.datetime, columns: Mapping[str, str] | None = None,
+                      rule: str | None = None, alias: str = "u") -> str:
+    """The segment at ``at`` as a bare SQL condition over a table aliased ``alias``. Per-zone
+    constants become a CASE over the user's timezone column (a full SELECT joins a table instead,
+    which is faster on large tables)."""
+    chosen = _pick(rules, rule)
+    bounds = _Bounds(chosen)
+    _check_dialect(dialect, chosen, bounds)
+    target = _Target(alias, dict(columns or {}))
+    moment_of = _at_moment(at)
+    names = ["send_at", *bounds.names]
+    fixed = _fixed_zone(chosen)
+    bound: dict[str, exp.Expr] = {}
+    if fixed is not None:
+        bound = {k: _instant(v) for k, v in zip(names, _row_values(bounds, moment_of(fixed)), strict=True)}
+    else:
+        rows, fallback = _zone_rows(rules, chosen, bounds, moment_of)
+        for i, name in enumerate(names):
+            case = exp.Case(this=target.column("timezone"))
+            for row in rows:
+                case = case.when(exp.Literal.string(row[0]), _instant(row[i + 1]))
+            bound[name] = case.else_(_instant(fallback[i]))
+    compiler = _Compiler(chosen, target, bounds, bound, _instant(at), rules.schema)
+    return compiler.condition(chosen.segment).sql(dialect=dialect)
+
