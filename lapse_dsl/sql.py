@@ -85,9 +85,10 @@ class _Compiler:
     name of :class:`_Bounds`); with ``static`` every occurrence-dependent predicate is NULL."""
 
     def __init__(self, rule: CheckedRule, target: _Target, bounds: _Bounds, bound: Mapping[str, exp.Expr],
-                 at: exp.Expr | None, schema: Mapping[str, str], *, static: bool = False) -> None:
+                 at: exp.Expr | None, schema: Mapping[str, str], *, static: bool = False,
+                 clamp_windows: bool = True) -> None:
         self.rule, self.target, self.bounds, self.bound, self.at = rule, target, bounds, bound, at
-        self.schema, self.static = schema, static
+        self.schema, self.static, self.clamp_windows = schema, static, clamp_windows
 
     def condition(self, cond: n.Condition) -> exp.Expr:
         if isinstance(cond, n.And):
@@ -98,9 +99,9 @@ class _Compiler:
             return exp.not_(exp.paren(self.condition(cond.operand), copy=False))
         return self.predicate(cond)
 
-    def _value(self, path: n.Path) -> exp.Expr:
-        column = self.target.column(str(path))
-        if self.schema.get(str(path)) == "time" and self.at is not None:
+    def _value(self, p: n.Predicate) -> exp.Expr:
+        column = self.target.column(str(p.path))
+        if self.schema.get(str(p.path)) == "time" and self.at is not None and _skew_matters(p, self.clamp_windows):
             # clock skew: a time later than the instant asked about counts as that instant
             return exp.Case().when(column > self.at, self.at.copy()).else_(column.copy())
         return column
@@ -112,7 +113,7 @@ class _Compiler:
         if self.static and (isinstance(p, (n.Between, n.MoreThanAgo, n.LessThanAgo))
                             or (isinstance(p, (n.Before, n.After)) and isinstance(p.point, n.DateLit))):
             return exp.Null()
-        x = self._value(p.path)
+        x = self._value(p)
         if isinstance(p, n.Between):
             low = self.bound[f"b{self.bounds.durations.index(p.high)}"]
             high = self.bound[f"b{self.bounds.durations.index(p.low)}"]
@@ -133,6 +134,15 @@ class _Compiler:
             test = x.isin(*(_literal(v.value) for v in p.values))
             return exp.not_(test) if p.negated else test
         return exp.EQ(this=x, expression=exp.true())  # Truthy: NULL stays NULL
+
+
+def _skew_matters(p: n.Predicate, windows: bool) -> bool:
+    """Whether clamping a future time to the instant can change the predicate: always for fixed
+    points; for windows only when some bound is not strictly before the instant (``windows``),
+    since otherwise a time after the instant compares exactly as the instant itself does."""
+    if isinstance(p, (n.Between, n.MoreThanAgo, n.LessThanAgo)):
+        return windows
+    return isinstance(p, (n.Before, n.After))
 
 
 def _literal(value: n.Value) -> exp.Expr:
@@ -221,15 +231,18 @@ def _build(rules: RuleSet, rule: CheckedRule, dialect: str, table: str, columns:
     at_expr = _instant(at) if at is not None else None
     names = ["send_at", *bounds.names]
     fixed = _fixed_zone(rule)
+    window_values: list[dt.datetime] = []  # every T(-D) the query compares with
     if fixed is not None:
         moment = moment_of(fixed)
         if moment is None:
             return query.where(exp.false())
-        bound: dict[str, exp.Expr] = {
-            name: _instant(v) for name, v in zip(names, _row_values(bounds, moment), strict=True)
-        }
+        row = _row_values(bounds, moment)
+        window_values = row[1:1 + len(bounds.durations)]
+        bound: dict[str, exp.Expr] = {name: _instant(v) for name, v in zip(names, row, strict=True)}
     else:
         rows, fallback = _zone_rows(rules, rule, bounds, moment_of)
+        for r in [*rows, ["", *fallback]] if fallback else rows:
+            window_values += r[2:2 + len(bounds.durations)]
         values = exp.values([tuple(_cell(v) for v in row) for row in rows], alias="z", columns=["zone", *names])
         query = query.join(values, on=exp.column("zone", "z").eq(target.column("timezone")), join_type="left")
         bound = {}
@@ -238,7 +251,9 @@ def _build(rules: RuleSet, rule: CheckedRule, dialect: str, table: str, columns:
             bound[name] = exp.func("COALESCE", zone_value, _instant(fallback[i])) if fallback else zone_value
         if not fallback:  # the fallback zone has no occurrence: only users with a zone of their own
             query = query.where(exp.Is(this=exp.column("zone", "z"), expression=exp.Null()).not_())
-    condition = _Compiler(rule, target, bounds, bound, at_expr, rules.schema).condition(rule.segment)
+    clamp = at is None or not select_send_at and any(v >= at for v in window_values)
+    compiler = _Compiler(rule, target, bounds, bound, at_expr, rules.schema, clamp_windows=clamp or select_send_at)
+    condition = compiler.condition(rule.segment)
     if select_send_at:
         query = query.select(bound["send_at"].as_("send_at", quoted=True))
     return query.where(condition)
@@ -281,7 +296,7 @@ def next_occurrence_sql(rules: RuleSet, *, dialect: str, at: dt.datetime, table:
     """``SELECT user_id, send_at`` (UTC) for every user in the segment at the rule's next
     occurrence at or after ``at`` in the user's delivery zone (within the rule's from/until)."""
     chosen = _pick(rules, rule)
-    query = _build(rules, chosen, dialect, table, columns, _next_moment(chosen, at), None, select_send_at=True)
+    query = _build(rules, chosen, dialect, table, columns, _next_moment(chosen, at), at, select_send_at=True)
     return query.sql(dialect=dialect, pretty=pretty)
 
 
