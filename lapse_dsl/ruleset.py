@@ -53,8 +53,8 @@ class RuleSet:
         self._reference_programs: tuple[Program, ...] = tuple(ReferenceProgram(r) for r in self.rules)
         self._programs = self._compiled
         self._active = self._active_programs()
-        self._zones: dict[tuple[str | None, object], tuple[Tz, str, str | None]] = {}
-        self._moments: dict[tuple[Tz, dt.datetime], Moment] = {}
+        self._zones: dict[str | None, dict[str, tuple[Tz, str, str | None]]] = {}
+        self._moments: tuple[dt.datetime | None, dict[Tz, Moment]] = (None, {})
         self._checked_now: object = None  # the last `now` validated, so a batch validates it once
 
     def __repr__(self) -> str:
@@ -84,7 +84,9 @@ class RuleSet:
 
     def _prepare(self, user: Mapping[str, Any], now: dt.datetime) -> tuple[str, Any, tuple[str, ...]]:
         if self._programs is self._compiled:
-            user_id = user_id_of(user)
+            user_id = user.get("user_id") if user.__class__ is dict else None
+            if user_id.__class__ is not str or not user_id:
+                user_id = user_id_of(user)
             values, skew = self._extractor.extract(user, now, user_id)
             return user_id, values, tuple(skew) if skew else ()
         return self._prepare_reference(user, now)
@@ -101,17 +103,21 @@ class RuleSet:
         return user_id, values, tuple(warnings)
 
     def _zone(self, rule: CheckedRule, user: Mapping[str, Any]) -> tuple[Tz, str, str | None]:
+        """The rule's delivery zone for this user; for ``local`` rules cached per timezone value
+        (one cache per fallback zone, since the fallback is part of the answer)."""
         if rule.schedule.zone.kind != "local":
             return delivery_zone(rule, user, self.default_timezone)
         raw = user.get("timezone")
         if raw.__class__ is not str:
             return delivery_zone(rule, user, self.default_timezone)
-        key = (rule.default_timezone, raw)
-        found = self._zones.get(key)
+        cache = self._zones.get(rule.default_timezone)
+        if cache is None:
+            cache = self._zones[rule.default_timezone] = {}
+        found = cache.get(raw)
         if found is None:
-            if len(self._zones) > 100_000:  # junk values must not grow the cache without bound
-                self._zones.clear()
-            found = self._zones[key] = delivery_zone(rule, user, self.default_timezone)
+            if len(cache) > 100_000:  # junk values must not grow the cache without bound
+                cache.clear()
+            found = cache[raw] = delivery_zone(rule, user, self.default_timezone)
         return found
 
     def evaluate(
@@ -152,15 +158,16 @@ class RuleSet:
             _require_aware(at, "at")
             self._checked_now = at
         _, values, _ = self._prepare(user, at)
+        cache = self._moments  # moments (and their window bounds) are shared by all users of an instant
+        if cache[0] is not at:
+            cache = self._moments = (at, {})  # one tuple: a thread never pairs an instant with another's moments
+        moments = cache[1]
         out: dict[str, bool | None] = {}
         for rule, program in zip(self.rules, self._programs, strict=True):
             zone = self._zone(rule, user)[0]
-            key = (zone, at)
-            moment = self._moments.get(key)
+            moment = moments.get(zone)
             if moment is None:
-                if len(self._moments) > 10_000:
-                    self._moments.clear()
-                moment = self._moments[key] = Moment.of(at, zone)
+                moment = moments[zone] = Moment.of(at, zone)
             out[rule.name] = program.segment(values, moment)
         return out
 

@@ -251,8 +251,8 @@ def _build(rules: RuleSet, rule: CheckedRule, dialect: str, table: str, columns:
             bound[name] = exp.func("COALESCE", zone_value, _instant(fallback[i])) if fallback else zone_value
         if not fallback:  # the fallback zone has no occurrence: only users with a zone of their own
             query = query.where(exp.Is(this=exp.column("zone", "z"), expression=exp.Null()).not_())
-    clamp = at is None or not select_send_at and any(v >= at for v in window_values)
-    compiler = _Compiler(rule, target, bounds, bound, at_expr, rules.schema, clamp_windows=clamp or select_send_at)
+    clamp = select_send_at or (at is not None and any(v >= at for v in window_values))
+    compiler = _Compiler(rule, target, bounds, bound, at_expr, rules.schema, clamp_windows=clamp)
     condition = compiler.condition(rule.segment)
     if select_send_at:
         query = query.select(bound["send_at"].as_("send_at", quoted=True))
