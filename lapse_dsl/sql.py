@@ -110,8 +110,9 @@ class _Compiler:
         if isinstance(p, n.IsSet):
             test: exp.Expr = exp.Is(this=self.target.column(str(p.path)), expression=exp.Null())
             return test if p.negated else exp.not_(test)
-        if self.static and (isinstance(p, (n.Between, n.MoreThanAgo, n.LessThanAgo))
-                            or (isinstance(p, (n.Before, n.After)) and isinstance(p.point, n.DateLit))):
+        if self.static and isinstance(p, (n.Between, n.MoreThanAgo, n.LessThanAgo, n.Before, n.After)):
+            # unknown without an instant: windows move with it, and a time after "now" counts as
+            # now (clock skew), so even a fixed point's answer depends on when the query runs
             return exp.Null()
         x = self._value(p)
         if isinstance(p, n.Between):
@@ -232,14 +233,18 @@ def _build(rules: RuleSet, rule: CheckedRule, dialect: str, table: str, columns:
     names = ["send_at", *bounds.names]
     fixed = _fixed_zone(rule)
     window_values: list[dt.datetime] = []  # every T(-D) the query compares with
-    if fixed is not None:
+    if not bounds and not select_send_at:
+        bound: dict[str, exp.Expr] = {}  # no time constants: no zone table to join
+    elif fixed is not None:
         moment = moment_of(fixed)
         if moment is None:
             return query.where(exp.false())
         row = _row_values(bounds, moment)
         window_values = row[1:1 + len(bounds.durations)]
-        bound: dict[str, exp.Expr] = {name: _instant(v) for name, v in zip(names, row, strict=True)}
+        bound = {name: _instant(v) for name, v in zip(names, row, strict=True)}
     else:
+        if dialect == "sqlite":
+            raise UnsupportedError(f"{rule.name}: sqlite cannot name the columns of the per-zone table this query joins")
         rows, fallback = _zone_rows(rules, rule, bounds, moment_of)
         for r in [*rows, ["", *fallback]] if fallback else rows:
             window_values += r[2:2 + len(bounds.durations)]
