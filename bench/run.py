@@ -171,7 +171,8 @@ def main() -> None:
     compared, bad_decisions, bad_members = agreement(rs, users)
     print(f"\nagreement on {compared:,} users: {bad_decisions} decision mismatches, {bad_members} membership mismatches")
 
-    print(f"\n{'per user (median of ' + str(args.passes) + ' passes)':<34} {'project us':>10} {'floor us':>9} {'ratio':>6} target")
+    title = f"per user (median of {args.passes} passes)"
+    print(f"\n{title:<34} {'project us':>10} {'floor us':>9} {'ratio':>6} target")
     targets = {"evaluate vs decide": 3.0, "in_segment vs in_segment": 2.0}
     for label, mine, theirs in per_user(rs, users, args.passes):
         ratio = mine / theirs

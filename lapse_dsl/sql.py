@@ -26,6 +26,7 @@ from . import nodes as n
 from .check import CheckedRule
 from .errors import UnsupportedError
 from .evaluate import Moment, time_predicates
+from .format import format_condition
 from .ruleset import RuleSet
 from .schedule import occurrences
 from .timecalc import UTC, Tz, resolve
@@ -187,8 +188,8 @@ def _zone_rows(rules: RuleSet, rule: CheckedRule, bounds: _Bounds, moment_of: An
     for name in sorted(zone_names()):
         zone = get_zone(name)
         moment = moment_of(zone)
-        if moment is not None:
-            rows.append([name, *_row_values(bounds, moment)])
+        # a zone with no occurrence keeps a row of NULLs: its users must not fall back
+        rows.append([name, *(_row_values(bounds, moment) if moment is not None else [None] * (1 + len(bounds.names)))])
     fallback = moment_of(_fallback_zone(rules, rule))
     return rows, (_row_values(bounds, fallback) if fallback is not None else [])
 
@@ -215,10 +216,12 @@ def _pick(rules: RuleSet, rule: str | None) -> CheckedRule:
 def _check_dialect(dialect: str, rule: CheckedRule, bounds: _Bounds) -> None:
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r}; choose one of {', '.join(DIALECTS)}")
-    if dialect == "sqlite" and (bounds or any(isinstance(p, (n.Before, n.After)) for p in _predicates(rule.segment))):
+    timed = [p for p in _predicates(rule.segment) if isinstance(p, (n.Between, n.MoreThanAgo, n.LessThanAgo, n.Before, n.After))]
+    if dialect == "sqlite" and timed:
         raise UnsupportedError(
-            f"{rule.name}: sqlite has no timestamp type, so time conditions cannot be compared exactly "
-            "there; use duckdb (which reads sqlite files) or a warehouse dialect"
+            f"{rule.name}: '{format_condition(timed[0])}' cannot be compiled for sqlite: sqlite has no timestamp "
+            "type, so time conditions cannot be compared exactly there; use duckdb (which reads sqlite files) "
+            "or a warehouse dialect"
         )
 
 
@@ -228,7 +231,7 @@ def _build(rules: RuleSet, rule: CheckedRule, dialect: str, table: str, columns:
     bounds = _Bounds(rule)
     _check_dialect(dialect, rule, bounds)
     user_id = target.column("user_id")
-    query = exp.select(user_id.as_("user_id", quoted=True)).from_(exp.to_table(table, quoted=True).as_("u"))
+    query = exp.select(user_id.as_("user_id", quoted=True)).from_(exp.to_table(table).as_("u", quoted=True))
     at_expr = _instant(at) if at is not None else None
     names = ["send_at", *bounds.names]
     fixed = _fixed_zone(rule)
@@ -247,15 +250,19 @@ def _build(rules: RuleSet, rule: CheckedRule, dialect: str, table: str, columns:
             raise UnsupportedError(f"{rule.name}: sqlite cannot name the columns of the per-zone table this query joins")
         rows, fallback = _zone_rows(rules, rule, bounds, moment_of)
         for r in [*rows, ["", *fallback]] if fallback else rows:
-            window_values += r[2:2 + len(bounds.durations)]
+            window_values += [v for v in r[2:2 + len(bounds.durations)] if v is not None]
         values = exp.values([tuple(_cell(v) for v in row) for row in rows], alias="z", columns=["zone", *names])
         query = query.join(values, on=exp.column("zone", "z").eq(target.column("timezone")), join_type="left")
+        own_zone = exp.Is(this=exp.column("zone", "z"), expression=exp.Null()).not_()
         bound = {}
         for i, name in enumerate(names):
             zone_value: exp.Expr = exp.column(name, "z")
-            bound[name] = exp.func("COALESCE", zone_value, _instant(fallback[i])) if fallback else zone_value
+            bound[name] = (exp.Case().when(own_zone.copy(), zone_value).else_(_instant(fallback[i]))
+                           if fallback else zone_value)
         if not fallback:  # the fallback zone has no occurrence: only users with a zone of their own
-            query = query.where(exp.Is(this=exp.column("zone", "z"), expression=exp.Null()).not_())
+            query = query.where(own_zone.copy())
+        if select_send_at:  # a user whose own zone has no next occurrence gets none
+            query = query.where(exp.or_(exp.not_(own_zone.copy()), exp.column("send_at", "z").is_(exp.Null()).not_()))
     clamp = select_send_at or (at is not None and any(v >= at for v in window_values))
     compiler = _Compiler(rule, target, bounds, bound, at_expr, rules.schema, clamp_windows=clamp)
     condition = compiler.condition(rule.segment)
@@ -265,6 +272,8 @@ def _build(rules: RuleSet, rule: CheckedRule, dialect: str, table: str, columns:
 
 
 def _cell(value: object) -> exp.Expr:
+    if value is None:
+        return exp.cast(exp.Null(), _TIMESTAMP)
     return _instant(value) if isinstance(value, dt.datetime) else exp.Literal.string(str(value))
 
 
@@ -316,7 +325,7 @@ def candidates_sql(rules: RuleSet, *, dialect: str, table: str = "users", column
         raise ValueError(f"unknown dialect {dialect!r}; choose one of {', '.join(DIALECTS)}")
     target = _Target("u", dict(columns or {}))
     query = exp.select(exp.Star() if select_all else target.column("user_id").as_("user_id", quoted=True))
-    query = query.from_(exp.to_table(table, quoted=True).as_("u"))
+    query = query.from_(exp.to_table(table).as_("u", quoted=True))
     conditions = []
     for r in chosen:
         compiler = _Compiler(r, target, _Bounds(r), {}, None, rules.schema, static=True)
@@ -346,7 +355,7 @@ def segment_predicate(rules: RuleSet, *, dialect: str, at: dt.datetime, columns:
         for i, name in enumerate(names):
             case = exp.Case(this=target.column("timezone"))
             for row in rows:
-                case = case.when(exp.Literal.string(row[0]), _instant(row[i + 1]))
+                case = case.when(exp.Literal.string(row[0]), _instant(row[i + 1]), copy=False)
             bound[name] = case.else_(_instant(fallback[i]))
     compiler = _Compiler(chosen, target, bounds, bound, _instant(at), rules.schema)
     return compiler.condition(chosen.segment).sql(dialect=dialect)

@@ -1,0 +1,9 @@
+SELECT
+  "u"."user_id" AS "user_id"
+FROM users AS "u"
+WHERE
+  CASE
+    WHEN "u"."first_used" > CAST('2026-11-30 00:00:00+00:00' AS TIMESTAMPTZ)
+    THEN CAST('2026-11-30 00:00:00+00:00' AS TIMESTAMPTZ)
+    ELSE "u"."first_used"
+  END < CAST('2025-05-31 22:00:00+00:00' AS TIMESTAMPTZ)

@@ -1,0 +1,1 @@
+-- UnsupportedError: logic_and:2: 'last_used between 1w and 2w' cannot be compiled for sqlite: sqlite has no timestamp type, so time conditions cannot be compared exactly there; use duckdb (which reads sqlite files) or a warehouse dialect

@@ -1,0 +1,1 @@
+-- UnsupportedError: logic_or:2: 'first_used less than 7d ago' cannot be compiled for sqlite: sqlite has no timestamp type, so time conditions cannot be compared exactly there; use duckdb (which reads sqlite files) or a warehouse dialect

@@ -1,0 +1,1 @@
+-- UnsupportedError: pred_after_datetime:2: 'first_used after 2025-06-01T09:30:00+02:00' cannot be compiled for sqlite: sqlite has no timestamp type, so time conditions cannot be compared exactly there; use duckdb (which reads sqlite files) or a warehouse dialect

@@ -1,0 +1,1 @@
+-- UnsupportedError: pred_before_date:2: 'first_used before 2025-06-01' cannot be compiled for sqlite: sqlite has no timestamp type, so time conditions cannot be compared exactly there; use duckdb (which reads sqlite files) or a warehouse dialect

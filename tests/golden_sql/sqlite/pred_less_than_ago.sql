@@ -1,0 +1,1 @@
+-- UnsupportedError: pred_less_than_ago:2: 'first_used less than 36h ago' cannot be compiled for sqlite: sqlite has no timestamp type, so time conditions cannot be compared exactly there; use duckdb (which reads sqlite files) or a warehouse dialect

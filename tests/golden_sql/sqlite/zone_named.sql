@@ -1,0 +1,1 @@
+-- UnsupportedError: Kolkata lapsed: 'last_used between 4w and 5w' cannot be compiled for sqlite: sqlite has no timestamp type, so time conditions cannot be compared exactly there; use duckdb (which reads sqlite files) or a warehouse dialect

@@ -1,0 +1,14 @@
+SELECT
+  "u"."user_id" AS "user_id"
+FROM users AS "u"
+WHERE
+  (
+    CAST('2026-11-16 00:00:00+00:00' AS TIMESTAMP WITH TIME ZONE) < "u"."last_used"
+    AND "u"."last_used" <= CAST('2026-11-23 00:00:00+00:00' AS TIMESTAMP WITH TIME ZONE)
+  )
+  AND (
+    "u"."push_opted_in" = TRUE
+  )
+  AND (
+    "u"."platform" = 'ios'
+  )
