@@ -23,7 +23,7 @@ from .errors import UserDataError
 from .evaluate import FLIP_MARGIN, Moment, time_predicates
 from .schedule import occurrences
 from .timecalc import UTC, Tz
-from .userdata import parse_time
+from .userdata import lookup, parse_time
 
 __all__ = ["CompiledProgram", "Extractor", "compile_rules"]
 
@@ -324,7 +324,7 @@ class Extractor:
             if len(parts) == 1:
                 lines.append(f"    {var} = user.get({path!r})")
             else:
-                lines.append(f"    {var} = _nested(user, {tuple(parts)!r}, {path!r}, uid)")
+                lines.append(f"    {var} = _lookup(user, {tuple(parts)!r}, {path!r}, uid)")
             if kind == "time":
                 lines += [
                     f"    if {var} is not None:",
@@ -356,7 +356,7 @@ class Extractor:
         lines.append(f"    return ({values}{',' if len(self.slots) == 1 else ''}), w")
         namespace: dict[str, Any] = {
             "_fromiso": dt.datetime.fromisoformat, "_time": parse_time, "_NAIVE": naive_zone, "_UTC": UTC,
-            "_bad": _bad, "_skew": _skew, "_nested": _nested,
+            "_bad": _bad, "_skew": _skew, "_lookup": lookup,
         }
         self.source = "\n".join(lines) + "\n"
         exec(compile(self.source, "<lapse:extract>", "exec"), namespace)
@@ -373,18 +373,6 @@ def _skew(warnings: list[str] | None, path: str, value: dt.datetime) -> list[str
     out = warnings or []
     out.append(f"{path} {value.isoformat()} is later than now; counted as now (clock skew)")
     return out
-
-
-def _nested(user: Mapping[str, Any], parts: tuple[str, ...], name: str, uid: str) -> object:
-    value: object = user
-    for i, part in enumerate(parts):
-        if value is None:
-            return None
-        if not isinstance(value, Mapping):
-            parent = ".".join(parts[:i])
-            raise UserDataError(f"{name}: '{parent}' is a {type(value).__name__}, not an object", user_id=uid, attribute=name)
-        value = value.get(part)
-    return value
 
 
 def compile_rules(rules: Sequence[CheckedRule], extractor: Extractor) -> list[CompiledProgram]:

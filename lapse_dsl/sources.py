@@ -154,7 +154,7 @@ def _csv(fh: TextIO, schema: Mapping[str, str]) -> Iterator[Row]:
         for name, cell in zip(header, cells, strict=True):
             if cell == "":
                 continue  # an empty cell is a missing value
-            _put(record, name, _typed(cell, schema.get(name)))
+            put(record, name, _typed(cell, schema.get(name)))
         yield line, record
 
 
@@ -182,7 +182,8 @@ def _typed(cell: str, kind: str | None) -> object:
     return cell
 
 
-def _put(record: dict[str, Any], name: str, value: object) -> None:
+def put(record: dict[str, Any], name: str, value: object) -> None:
+    """Store ``value`` at the dotted path ``name`` (``custom.tier`` -> ``record['custom']['tier']``)."""
     parts = name.split(".")
     target = record
     for part in parts[:-1]:
@@ -221,7 +222,7 @@ def _sqlite_rows(conn: sqlite3.Connection, table: str, schema: Mapping[str, str]
                     continue
                 if schema.get(name) == "boolean" and value in (0, 1) and not isinstance(value, bool):
                     value = bool(value)  # SQLite stores booleans as 0/1
-                _put(record, name, value)
+                put(record, name, value)
             yield row_number, record
     finally:
         conn.close()

@@ -15,7 +15,7 @@ from typing import Any
 from .errors import UserDataError
 from .timecalc import UTC, Tz
 
-__all__ = ["Reader", "parse_time", "user_id_of"]
+__all__ = ["Reader", "lookup", "parse_time", "user_id_of"]
 
 MISSING: Any = None  # missing and null are the same to the language: unknown
 
@@ -113,7 +113,7 @@ class Reader:
     def read(self, user: Mapping[str, Any], user_id: str) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for name, parts, kind in self.fields:
-            raw = _lookup(user, parts, name, user_id)
+            raw = lookup(user, parts, name, user_id)
             if raw is None:
                 values[name] = MISSING
             elif kind == "time":
@@ -129,7 +129,9 @@ class Reader:
         return values
 
 
-def _lookup(user: Mapping[str, Any], parts: tuple[str, ...], name: str, user_id: str) -> object:
+def lookup(user: Mapping[str, Any], parts: tuple[str, ...], name: str, user_id: str) -> object:
+    """The value at a dotted path (None when missing or null); UserDataError when a parent is not
+    a mapping."""
     value: object = user
     for i, part in enumerate(parts):
         if value is None:

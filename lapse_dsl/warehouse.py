@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .ruleset import RuleSet
-from .sources import Row, Source, SourceError
+from .sources import Row, Source, SourceError, put
 from .sql import candidates_sql
 
 __all__ = ["is_database", "open_database"]
@@ -62,15 +62,15 @@ def _require(module: str, package: str) -> Any:
         raise SourceError(f"reading a database needs the {package} package: pip install 'lapse-dsl[warehouse]'") from None
 
 
-def _paths(schema: Mapping[str, str], mapping: Mapping[str, str], names: list[str]) -> list[tuple[str, ...]]:
+def _paths(schema: Mapping[str, str], mapping: Mapping[str, str], names: list[str]) -> list[str]:
     """The attribute path each column holds: mapped, or the schema path whose column name it is."""
     by_column = {column: path for path, column in mapping.items()}
     for path in schema:
         by_column.setdefault(path.replace(".", "_"), path)
-    return [tuple(by_column.get(name, name).split(".")) for name in names]
+    return [by_column.get(name, name) for name in names]
 
 
-def _rows(conn: Any, cursor: Any, names: list[str], paths: list[tuple[str, ...]]) -> Iterator[Row]:
+def _rows(conn: Any, cursor: Any, names: list[str], paths: list[str]) -> Iterator[Row]:
     number = 0
     try:
         while True:
@@ -81,12 +81,8 @@ def _rows(conn: Any, cursor: Any, names: list[str], paths: list[tuple[str, ...]]
                 number += 1
                 record: dict[str, Any] = {}
                 for path, value in zip(paths, values, strict=True):
-                    if value is None:
-                        continue
-                    target = record
-                    for part in path[:-1]:
-                        target = target.setdefault(part, {})
-                    target[path[-1]] = value
+                    if value is not None:
+                        put(record, path, value)
                 yield number, record
     finally:
         conn.close()
