@@ -19,11 +19,10 @@ from typing import Any
 
 from . import nodes as n
 from .check import CheckedRule
-from .errors import UserDataError
 from .evaluate import FLIP_MARGIN, Moment, time_predicates
 from .schedule import occurrences
 from .timecalc import UTC, Tz
-from .userdata import lookup, parse_time
+from .userdata import bad_value, lookup, parse_time
 
 __all__ = ["CompiledProgram", "Extractor", "compile_rules"]
 
@@ -346,7 +345,7 @@ class Extractor:
                 check = {
                     "string": f"{var}.__class__ is not str",
                     "boolean": f"{var}.__class__ is not bool",
-                    "number": f"{var}.__class__ is not int and {var}.__class__ is not float",
+                    "number": f"({var}.__class__ is not int and {var}.__class__ is not float or {var} != {var})",
                 }[kind]
                 lines += [
                     f"    if {var} is not None and {check}:",
@@ -356,17 +355,11 @@ class Extractor:
         lines.append(f"    return ({values}{',' if len(self.slots) == 1 else ''}), w")
         namespace: dict[str, Any] = {
             "_fromiso": dt.datetime.fromisoformat, "_time": parse_time, "_NAIVE": naive_zone, "_UTC": UTC,
-            "_bad": _bad, "_skew": _skew, "_lookup": lookup,
+            "_bad": bad_value, "_skew": _skew, "_lookup": lookup,
         }
         self.source = "\n".join(lines) + "\n"
         exec(compile(self.source, "<lapse:extract>", "exec"), namespace)
         self.extract = namespace["extract"]
-
-
-def _bad(path: str, kind: str, value: object, uid: str) -> UserDataError:
-    shown = repr(value)
-    shown = shown if len(shown) <= 40 else shown[:37] + "..."
-    return UserDataError(f"{path}: expected a {kind}, got {type(value).__name__} {shown}", user_id=uid, attribute=path)
 
 
 def _skew(warnings: list[str] | None, path: str, value: dt.datetime) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any
 from .errors import UserDataError
 from .timecalc import UTC, Tz
 
-__all__ = ["Reader", "lookup", "parse_time", "user_id_of"]
+__all__ = ["Reader", "bad_value", "lookup", "parse_time", "user_id_of"]
 
 MISSING: Any = None  # missing and null are the same to the language: unknown
 
@@ -87,7 +87,7 @@ def _check_string(value: object) -> str | None:
 
 
 def _check_number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # NaN != NaN
         return None
     return value  # as given: float() of a huge int would overflow, and ints compare exactly with floats
 
@@ -121,12 +121,17 @@ class Reader:
             else:
                 value = _CHECKS[kind](raw)
                 if value is None:
-                    raise UserDataError(
-                        f"{name}: expected a {kind}, got {type(raw).__name__} {_short(raw)}",
-                        user_id=user_id, attribute=name,
-                    )
+                    raise bad_value(name, kind, raw, user_id)
                 values[name] = value
         return values
+
+
+def bad_value(name: str, kind: str, raw: object, user_id: str) -> UserDataError:
+    """The error for a value of the wrong type (or a NaN, which no comparison can order)."""
+    if isinstance(raw, float) and raw != raw:  # NaN
+        return UserDataError(f"{name}: NaN is not a number", user_id=user_id, attribute=name)
+    return UserDataError(f"{name}: expected a {kind}, got {type(raw).__name__} {_short(raw)}",
+                         user_id=user_id, attribute=name)
 
 
 def lookup(user: Mapping[str, Any], parts: tuple[str, ...], name: str, user_id: str) -> object:
