@@ -19,7 +19,7 @@ from typing import Any
 
 from . import nodes as n
 from .check import CheckedRule
-from .evaluate import FLIP_MARGIN, Moment, time_predicates
+from .evaluate import Moment, flip_lengths, next_change
 from .schedule import occurrences
 from .timecalc import UTC, Tz
 from .userdata import bad_value, lookup, parse_time
@@ -88,7 +88,7 @@ class _TableCursor:
 class CompiledProgram:
     """One rule's generated segment code plus its cached occurrence tables."""
 
-    def __init__(self, rule: CheckedRule, slots: Mapping[str, int], namespace: dict[str, Any]) -> None:
+    def __init__(self, rule: CheckedRule, slots: Mapping[str, int]) -> None:
         self.rule = rule
         self._tables: dict[tuple[Tz, dt.datetime], _Table] = {}
         self._cursors: dict[tuple[Tz, dt.datetime], tuple[_Table, int]] = {}
@@ -97,26 +97,15 @@ class CompiledProgram:
         durations: list[n.Duration] = []
         source = _segment_source(name, rule.segment, slots, constants, durations, static=False)
         source += _segment_source(name + "_static", rule.segment, slots, constants, durations, static=True)
-        namespace.update(constants)  # each program has its own namespace, so _K<n> never collide
+        namespace: dict[str, Any] = dict(constants)  # one namespace per program: _K<n> never collide
         exec(compile(source, f"<lapse:{rule.name}>", "exec"), namespace)
         self.segment = namespace[name]
         self.static = namespace[name + "_static"]
-        self._flips = tuple(
-            (slots[str(p.path)], d.nominal())
-            for p in time_predicates(rule.segment)
-            for d in ((p.low, p.high) if isinstance(p, n.Between) else (p.duration,))
-        )
+        self._flips = tuple((slots[path], length) for path, length in flip_lengths(rule.segment))
         self.source = source  # kept for debugging and tests
 
     def change(self, values: Sequence[Any], after: dt.datetime) -> dt.datetime | None:
-        earliest = None
-        for index, length in self._flips:
-            x = values[index]
-            if x is not None:
-                flip = x + length
-                if flip + FLIP_MARGIN > after and (earliest is None or flip < earliest):
-                    earliest = flip
-        return None if earliest is None else earliest - FLIP_MARGIN
+        return next_change(((values[index], length) for index, length in self._flips), after)
 
     def moments(self, zone: Tz, start: dt.datetime) -> _TableCursor:
         found = self._cursors.get((zone, start))
@@ -369,4 +358,4 @@ def _skew(warnings: list[str] | None, path: str, value: dt.datetime) -> list[str
 
 
 def compile_rules(rules: Sequence[CheckedRule], extractor: Extractor) -> list[CompiledProgram]:
-    return [CompiledProgram(rule, extractor.slots, {}) for rule in rules]
+    return [CompiledProgram(rule, extractor.slots) for rule in rules]

@@ -188,18 +188,23 @@ def time_predicates(cond: n.Condition) -> Iterator[n.Between | n.MoreThanAgo | n
         yield cond
 
 
-def next_change(preds: Iterable[n.Between | n.MoreThanAgo | n.LessThanAgo], values: Mapping[str, Any],
-                after: dt.datetime) -> dt.datetime | None:
+def flip_lengths(cond: n.Condition) -> tuple[tuple[str, dt.timedelta], ...]:
+    """(attribute, nominal length) for every window edge of the segment: where its truth can flip."""
+    return tuple(
+        (str(p.path), d.nominal())
+        for p in time_predicates(cond)
+        for d in ((p.low, p.high) if isinstance(p, n.Between) else (p.duration,))
+    )
+
+
+def next_change(edges: Iterable[tuple[dt.datetime | None, dt.timedelta]], after: dt.datetime) -> dt.datetime | None:
     """The earliest instant after which the segment's truth may differ from its truth at ``after``
-    (conservative by FLIP_MARGIN), or None when it can never change again."""
+    (conservative by FLIP_MARGIN), or None when it can never change again. ``edges`` pairs each
+    window edge's attribute value with the edge's nominal length: the truth flips near value + length."""
     earliest: dt.datetime | None = None
-    for p in preds:
-        x = values[str(p.path)]
-        if x is None:
-            continue
-        durations = (p.low, p.high) if isinstance(p, n.Between) else (p.duration,)
-        for d in durations:
-            flip = x + d.nominal()
+    for x, length in edges:
+        if x is not None:
+            flip = x + length
             if flip + FLIP_MARGIN > after and (earliest is None or flip < earliest):
                 earliest = flip
     return None if earliest is None else earliest - FLIP_MARGIN
@@ -280,7 +285,7 @@ class ReferenceProgram:
 
     def __init__(self, rule: CheckedRule) -> None:
         self.rule = rule
-        self._preds = tuple(time_predicates(rule.segment))
+        self._edges = flip_lengths(rule.segment)
 
     def segment(self, values: Mapping[str, Any], moment: Moment) -> Truth:
         return truth(self.rule.segment, values, moment)
@@ -289,7 +294,7 @@ class ReferenceProgram:
         return None
 
     def change(self, values: Mapping[str, Any], after: dt.datetime) -> dt.datetime | None:
-        return next_change(self._preds, values, after)
+        return next_change(((values[path], length) for path, length in self._edges), after)
 
     def moments(self, zone: Tz, start: dt.datetime) -> Cursor:
         return _GeneratorCursor(self.rule, zone, start)
