@@ -164,6 +164,9 @@ class RuleSet:
         moments = cache[1]
         out: dict[str, bool | None] = {}
         for rule, program in zip(self.rules, self._programs, strict=True):
+            if program.static(values) is False:  # false whatever the time: no zone or window work
+                out[rule.name] = False
+                continue
             zone = self._zone(rule, user)[0]
             moment = moments.get(zone)
             if moment is None:
