@@ -22,6 +22,7 @@ from .errors import UserDataError
 from .evaluate import Decision
 from .plugin import Plugin
 from .sources import Source
+from .timecalc import iso_utc
 from .userdata import user_id_of
 
 __all__ = ["DECISION_FIELDS", "Summary", "decision_record", "history_of", "run_batch"]
@@ -89,18 +90,13 @@ class Summary:
         return "\n".join(lines)
 
 
-def _iso(moment: dt.datetime) -> str:
-    text = moment.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
 def decision_record(d: Decision) -> dict[str, Any]:
     """A decision as a JSON-ready mapping with every field, times in ISO-8601."""
     return {
         "campaign": d.campaign,
         "channel": d.channel,
         "user_id": d.user_id,
-        "send_at": _iso(d.send_at),
+        "send_at": iso_utc(d.send_at),
         "local_send_at": d.local_send_at.isoformat(),
         "timezone": d.timezone,
         "due": d.due,

@@ -18,7 +18,7 @@ from .check import CheckedRule
 from .errors import UserDataError
 from .schedule import occurrences
 from .templates import TemplateError
-from .timecalc import UTC, Tz, local_wall, resolve, shift, shift_wall
+from .timecalc import UTC, Tz, iso_utc, local_midnight, local_wall, resolve, shift, shift_wall
 from .userdata import parse_time
 from .zones import get_zone
 
@@ -107,7 +107,7 @@ class Moment:
     def point(self, point: n.TimePoint) -> dt.datetime:
         if isinstance(point, n.InstantLit):
             return point.value
-        return resolve(dt.datetime.combine(point.value, dt.time()), self.zone)
+        return local_midnight(point.value, self.zone)
 
 
 Truth = bool | None
@@ -241,6 +241,14 @@ class Outcome:
     occurrence: Moment | None = None
 
 
+def next_occurrence(schedule: n.Schedule, zone: Tz, start: dt.datetime, from_date: dt.date | None) -> Moment | None:
+    """The first occurrence at or after ``start`` and not before the ``from`` date."""
+    if from_date is not None:
+        start = max(start, local_midnight(from_date, zone))
+    occ = next(occurrences(schedule, zone, start, from_date), None)
+    return None if occ is None else Moment(occ.at, occ.wall, zone)
+
+
 class Program(Protocol):
     """How one rule's segment is evaluated: by walking the AST (:class:`ReferenceProgram`) or by
     generated code (:mod:`lapse_dsl.compile`). ``values`` is whatever that program's reader made."""
@@ -323,14 +331,14 @@ def search(
     if own_sends and rule.reeligible is None:
         if not reasons:
             return _NO_DECISION
-        return Outcome(None, f"already received on {_iso(own_sends[-1])}; without 'reeligible after' a campaign "
+        return Outcome(None, f"already received on {iso_utc(own_sends[-1])}; without 'reeligible after' a campaign "
                              "reaches a user once")
     lower = now if since is None else max(since + _TICK, shift(now, zone, rule.grace, -1))
     start = lower
     if rule.quiet is not None and rule.quiet_mode == "defer":
         start = lower - dt.timedelta(days=1)  # a deferred send moves up to a day later
     if rule.from_date is not None:
-        start = max(start, resolve(dt.datetime.combine(rule.from_date, dt.time()), zone))
+        start = max(start, local_midnight(rule.from_date, zone))
     horizon = now + HORIZON
     first_block = ""
     cursor = program.moments(zone, start)
@@ -374,8 +382,8 @@ def _controls(
     if own_sends and rule.reeligible is not None:
         again = shift(own_sends[-1], zone, rule.reeligible, +1)
         if at < again:
-            return at, (f"not re-eligible: received on {_iso(own_sends[-1])}, again after {rule.reeligible} "
-                        f"(from {_iso(again)})"), again
+            return at, (f"not re-eligible: received on {iso_utc(own_sends[-1])}, again after {rule.reeligible} "
+                        f"(from {iso_utc(again)})"), again
     if rule.cap is not None:
         cap = rule.cap
         scope = cap.scope.value if cap.scope else rule.channel
@@ -471,7 +479,3 @@ def idempotency_key(campaign: str, user_id: str, wall: dt.datetime) -> str:
     ``now`` is, so a host can deduplicate sends across ticks, retries and zone changes."""
     text = "\x1f".join((campaign, user_id, wall.isoformat(timespec="minutes")))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -12,8 +12,7 @@ import attrs
 from . import nodes as n
 from .evaluate import Decision, Moment, Outcome, Truth, truth
 from .format import format_condition
-from .schedule import occurrences
-from .timecalc import resolve
+from .timecalc import iso_utc
 
 __all__ = ["ConditionTrace", "Explanation", "RuleTrace", "condition_traces"]
 
@@ -39,7 +38,7 @@ class RuleTrace:
     def __str__(self) -> str:
         lines = [f"{self.campaign} [{self.status}] in {self.timezone}: {self.reason}"]
         if self.occurrence is not None:
-            when = f"{self.occurrence.isoformat()} ({_iso(self.occurrence)})"
+            when = f"{self.occurrence.isoformat()} ({iso_utc(self.occurrence)})"
             lines.append(f"  next occurrence {when}: segment is {_word(self.in_segment)}")
         for c in self.conditions:
             lines.append(f"    {_word(c.value):7} {c.text}  ({c.detail})")
@@ -54,22 +53,13 @@ class Explanation:
     warnings: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        head = f"user {self.user_id} at {_iso(self.now)}"
+        head = f"user {self.user_id} at {iso_utc(self.now)}"
         body = "\n".join(str(r) for r in self.rules)
         notes = "".join(f"\nwarning: {w}" for w in self.warnings)
         return f"{head}\n{body}{notes}"
 
     def __iter__(self) -> Iterator[RuleTrace]:
         return iter(self.rules)
-
-
-def next_occurrence(rule_schedule: n.Schedule, zone: Any, now: dt.datetime, anchor: dt.date | None) -> Moment | None:
-    """The rule's first occurrence at or after ``now`` and not before its ``from`` date (``anchor``)."""
-    start = now
-    if anchor is not None:
-        start = max(now, resolve(dt.datetime.combine(anchor, dt.time()), zone))
-    occ = next(occurrences(rule_schedule, zone, start, anchor), None)
-    return None if occ is None else Moment(occ.at, occ.wall, zone)
 
 
 def condition_traces(cond: n.Condition, values: Mapping[str, Any], moment: Moment) -> list[ConditionTrace]:
@@ -85,7 +75,7 @@ def summary(outcome: Outcome, first: Truth, traces: list[ConditionTrace]) -> str
     failing = "; ".join(t.detail for t in traces if t.value is not True)
     if outcome.decision is not None:
         d = outcome.decision
-        when = f"sends {d.local_send_at.isoformat()} ({_iso(d.send_at)})"
+        when = f"sends {d.local_send_at.isoformat()} ({iso_utc(d.send_at)})"
         if d.held_out:
             when = f"held out (control group), would send {d.local_send_at.isoformat()}"
         elif d.variant:
@@ -115,7 +105,7 @@ def _detail(cond: n.Predicate, values: Mapping[str, Any], moment: Moment) -> str
         return f"{attr} is {age} ago, needs {word} than {cond.duration}"
     if isinstance(cond, (n.Before, n.After)):
         word = "before" if isinstance(cond, n.Before) else "after"
-        return f"{attr} is {_iso(x)}, needs {word} {_iso(moment.point(cond.point))}"
+        return f"{attr} is {iso_utc(x)}, needs {word} {iso_utc(moment.point(cond.point))}"
     shown = _show(x)
     if isinstance(cond, n.Compare):
         return f"{attr} is {shown}, needs {cond.op} {_show(cond.value.value)}"
@@ -151,7 +141,3 @@ def _age(delta: dt.timedelta) -> str:
 
 def _word(value: Truth) -> str:
     return "unknown" if value is None else ("true" if value else "false")
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")

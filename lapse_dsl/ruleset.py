@@ -17,8 +17,18 @@ from . import nodes as n
 from .check import CheckedRule, CheckResult, check
 from .compile import Extractor, compile_rules
 from .errors import Diagnostic, LapseCheckError, LapseError, LapseSyntaxError
-from .evaluate import Decision, Moment, Program, ReferenceProgram, delivery_zone, parse_history, search, truth
-from .explain import Explanation, RuleTrace, condition_traces, next_occurrence, summary
+from .evaluate import (
+    Decision,
+    Moment,
+    Program,
+    ReferenceProgram,
+    delivery_zone,
+    next_occurrence,
+    parse_history,
+    search,
+    truth,
+)
+from .explain import Explanation, RuleTrace, condition_traces, summary
 from .parse import parse
 from .timecalc import Tz
 from .userdata import Reader, user_id_of

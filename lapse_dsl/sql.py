@@ -25,11 +25,10 @@ from sqlglot import exp
 from . import nodes as n
 from .check import CheckedRule
 from .errors import UnsupportedError
-from .evaluate import Moment, time_predicates
+from .evaluate import Moment, next_occurrence, time_predicates
 from .format import format_condition
 from .ruleset import RuleSet
-from .schedule import occurrences
-from .timecalc import UTC, Tz, resolve
+from .timecalc import UTC, Tz, local_midnight
 from .zones import get_zone, zone_names
 
 __all__ = ["DIALECTS", "candidates_sql", "next_occurrence_sql", "segment_predicate", "segment_sql"]
@@ -74,7 +73,7 @@ class _Bounds:
         return [f"b{i}" for i in range(len(self.durations))] + [f"d{i}" for i in range(len(self.dates))]
 
     def values(self, moment: Moment) -> list[dt.datetime]:
-        midnights = [resolve(dt.datetime.combine(day, dt.time()), moment.zone) for day in self.dates]
+        midnights = [local_midnight(day, moment.zone) for day in self.dates]
         return [moment.back(d) for d in self.durations] + midnights
 
     def __bool__(self) -> bool:
@@ -285,13 +284,10 @@ def _at_moment(at: dt.datetime) -> Any:
 
 def _next_moment(rule: CheckedRule, at: dt.datetime) -> Any:
     def moment_of(zone: Tz) -> Moment | None:
-        start = at
-        if rule.from_date is not None:
-            start = max(start, resolve(dt.datetime.combine(rule.from_date, dt.time()), zone))
-        occ = next(occurrences(rule.schedule, zone, start, rule.from_date), None)
-        if occ is None or (rule.until_date is not None and occ.wall.date() > rule.until_date):
+        moment = next_occurrence(rule.schedule, zone, at, rule.from_date)
+        if moment is None or (rule.until_date is not None and moment.wall.date() > rule.until_date):
             return None
-        return Moment(occ.at, occ.wall, zone)
+        return moment
     return moment_of
 
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from .nodes import Duration
 
-__all__ = ["UTC", "Tz", "date_exists", "local_wall", "resolve", "shift", "shift_wall"]
+__all__ = ["UTC", "Tz", "date_exists", "iso_utc", "local_midnight", "local_wall", "resolve", "shift", "shift_wall"]
 
 UTC = dt.UTC
 Tz = ZoneInfo | dt.timezone
@@ -26,6 +26,16 @@ Tz = ZoneInfo | dt.timezone
 def resolve(wall: dt.datetime, zone: Tz) -> dt.datetime:
     """A naive local wall-clock time -> the aware UTC instant it names (fold=0)."""
     return wall.replace(tzinfo=zone).astimezone(UTC)
+
+
+def local_midnight(day: dt.date, zone: Tz) -> dt.datetime:
+    """The first instant of a local date (a `from` date, a `before 2026-01-01` date)."""
+    return resolve(dt.datetime.combine(day, dt.time()), zone)
+
+
+def iso_utc(moment: dt.datetime) -> str:
+    """ISO-8601 in UTC with ``Z``, as the CLI, explain and messages print instants."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def local_wall(instant: dt.datetime, zone: Tz) -> dt.datetime:
