@@ -243,7 +243,7 @@ def _build(rules: RuleSet, rule: CheckedRule, dialect: str, table: str, columns:
             return query.where(exp.false())
         row = _row_values(bounds, moment)
         window_values = row[1:1 + len(bounds.durations)]
-        bound = {name: _instant(v) for name, v in zip(names, row, strict=True)}
+        bound = _constants(names, row)
     else:
         if dialect == "sqlite":
             raise UnsupportedError(f"{rule.name}: sqlite cannot name the columns of the per-zone table this query joins")
@@ -268,6 +268,11 @@ def _build(rules: RuleSet, rule: CheckedRule, dialect: str, table: str, columns:
     if select_send_at:
         query = query.select(bound["send_at"].as_("send_at", quoted=True))
     return query.where(condition)
+
+
+def _constants(names: list[str], row: list[Any]) -> dict[str, exp.Expr]:
+    """The time constants of one zone's row, by name, for a rule whose zone does not vary."""
+    return {name: _instant(value) for name, value in zip(names, row, strict=True)}
 
 
 def _cell(value: object) -> exp.Expr:
@@ -345,7 +350,7 @@ def segment_predicate(rules: RuleSet, *, dialect: str, at: dt.datetime, columns:
     fixed = _fixed_zone(chosen)
     bound: dict[str, exp.Expr] = {}
     if fixed is not None:
-        bound = {k: _instant(v) for k, v in zip(names, _row_values(bounds, moment_of(fixed)), strict=True)}
+        bound = _constants(names, _row_values(bounds, moment_of(fixed)))
     else:
         rows, fallback = _zone_rows(rules, chosen, bounds, moment_of)
         for i, name in enumerate(names):
