@@ -329,10 +329,8 @@ def search(
         return Outcome(None, f"status {rule.status}: the campaign is {what}")
     own_sends = sorted(h.at for h in history if h.campaign == rule.name) if history else []
     if own_sends and rule.reeligible is None:
-        if not reasons:
-            return _NO_DECISION
-        return Outcome(None, f"already received on {iso_utc(own_sends[-1])}; without 'reeligible after' a campaign "
-                             "reaches a user once")
+        return _no_decision(reasons, f"already received on {iso_utc(own_sends[-1])}; without 'reeligible after' "
+                                     "a campaign reaches a user once")
     lower = now if since is None else max(since + _TICK, shift(now, zone, rule.grace, -1))
     start = lower
     if rule.quiet is not None and rule.quiet_mode == "defer":
@@ -345,15 +343,13 @@ def search(
     while True:
         moment = cursor.next()
         if moment is None or moment.at > horizon:
-            return Outcome(None, first_block or "no occurrence qualifies within the next 400 days") if reasons else _NO_DECISION
+            return _no_decision(reasons, first_block or "no occurrence qualifies within the next 400 days")
         if rule.until_date is not None and moment.wall.date() > rule.until_date:
-            return Outcome(None, first_block or f"the campaign ended on {rule.until_date}") if reasons else _NO_DECISION
+            return _no_decision(reasons, first_block or f"the campaign ended on {rule.until_date}")
         if program.segment(values, moment) is not True:
             resume = program.change(values, moment.at)
             if resume is None:
-                if not reasons:
-                    return _NO_DECISION
-                return Outcome(None, first_block or "no later occurrence can be in the segment without new activity")
+                return _no_decision(reasons, first_block or "no later occurrence can be in the segment without new activity")
             if resume > moment.at:
                 cursor.seek(resume)
             continue
@@ -372,6 +368,10 @@ def search(
 
 
 _NO_DECISION = Outcome(None, "")
+
+
+def _no_decision(reasons: bool, reason: str) -> Outcome:
+    return Outcome(None, reason) if reasons else _NO_DECISION
 
 
 def _controls(
