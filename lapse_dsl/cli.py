@@ -21,7 +21,7 @@ from .nodes import File
 from .parse import parse
 from .plan import project
 from .plugin import Plugin
-from .ruleset import read_sources
+from .ruleset import read_text, rule_files
 from .sources import Source, SourceError, open_source
 from .sql import DIALECTS, candidates_sql, next_occurrence_sql, segment_sql
 from .warehouse import is_database, open_database
@@ -235,16 +235,9 @@ def _sources(paths: Sequence[str]) -> tuple[list[tuple[str, str]], list[Diagnost
     each file that cannot be read as UTF-8 (the other files are still read)."""
     files: list[Path] = []
     for path in paths:
-        root = Path(path)
-        if not root.exists():
+        if not Path(path).exists():
             raise UsageError(f"{path}: no such file or folder")
-        if root.is_dir():
-            found = sorted(p for p in root.rglob("*.lapse") if p.is_file())
-            if not found:  # exit 1, as for `lapse run` on such a folder
-                raise LapseError(f"{path}: no .lapse files in this folder")
-            files.extend(found)
-        else:
-            files.append(root)
+        files.extend(rule_files(path))  # an empty folder: LapseError, exit 1, as for `lapse run`
     out: list[tuple[str, str]] = []
     unreadable: list[Diagnostic] = []
     seen: set[Path] = set()
@@ -253,7 +246,7 @@ def _sources(paths: Sequence[str]) -> tuple[list[tuple[str, str]], list[Diagnost
             continue
         seen.add(file.resolve())
         try:
-            out.extend(read_sources(file))
+            out.append((str(file), read_text(file)))
         except LapseSyntaxError as exc:  # not UTF-8
             unreadable.extend(exc.diagnostics)
     return out, unreadable

@@ -34,7 +34,7 @@ from .timecalc import Tz
 from .userdata import Reader, user_id_of
 from .zones import get_zone
 
-__all__ = ["RuleSet", "compile", "load", "read_sources"]
+__all__ = ["RuleSet", "compile", "load", "read_sources", "read_text", "rule_files"]
 
 
 class RuleSet:
@@ -292,22 +292,26 @@ def compile(  # noqa: A001 - the name users expect, as in re.compile
         return _build([parse(text, source=source)], [text], default_timezone, naive_timezone)
 
 
-def read_sources(path: str | Path) -> list[tuple[str, str]]:
-    """``(source name, text)`` for a ``.lapse`` file, or for every ``*.lapse`` file under a
-    folder (recursively, in sorted order)."""
+def rule_files(path: str | Path) -> list[Path]:
+    """A ``.lapse`` file, or every ``*.lapse`` file under a folder (recursively, sorted)."""
     root = Path(path)
     if root.is_dir():
         paths = sorted(p for p in root.rglob("*.lapse") if p.is_file())
         if not paths:
-            raise LapseError(f"{root}: no .lapse files in this folder")
-    elif root.is_file():
-        paths = [root]
-    else:
-        raise LapseError(f"{root}: no such file or folder")
-    return [(str(p), _read_text(p)) for p in paths]
+            raise LapseError(f"{path}: no .lapse files in this folder")
+        return paths
+    if root.is_file():
+        return [root]
+    raise LapseError(f"{path}: no such file or folder")
 
 
-def _read_text(path: Path) -> str:
+def read_sources(path: str | Path) -> list[tuple[str, str]]:
+    """``(source name, text)`` for each file of :func:`rule_files`."""
+    return [(str(p), read_text(p)) for p in rule_files(path)]
+
+
+def read_text(path: Path) -> str:
+    """A rule file's text; :class:`LapseSyntaxError` at the first byte that is not UTF-8."""
     data = path.read_bytes()
     try:
         return data.decode("utf-8")
