@@ -17,11 +17,10 @@ from .batch import history_of, run_batch
 from .check import check
 from .errors import Diagnostic, LapseError, LapseSyntaxError, UnsupportedError, UserDataError
 from .format import format_file
-from .nodes import File
 from .parse import parse
 from .plan import project
 from .plugin import Plugin
-from .ruleset import read_text, rule_files
+from .ruleset import parse_sources, read_text, rule_files
 from .sources import Source, SourceError, open_source
 from .sql import DIALECTS, candidates_sql, next_occurrence_sql, segment_sql
 from .warehouse import is_database, open_database
@@ -252,20 +251,9 @@ def _sources(paths: Sequence[str]) -> tuple[list[tuple[str, str]], list[Diagnost
     return out, unreadable
 
 
-def _parse_all(sources: list[tuple[str, str]]) -> tuple[list[File], list[Diagnostic]]:
-    files: list[File] = []
-    diagnostics: list[Diagnostic] = []
-    for source, text in sources:
-        try:
-            files.append(parse(text, source=source))
-        except LapseSyntaxError as exc:
-            diagnostics.extend(exc.diagnostics)
-    return files, diagnostics
-
-
 def _cmd_check(args: argparse.Namespace) -> int:
     sources, early = _sources(args.paths)
-    files, diagnostics = _parse_all(sources)
+    files, diagnostics = parse_sources(sources)
     diagnostics = early + diagnostics + list(check(files).diagnostics)
     errors = sum(d.severity == "error" for d in diagnostics)
     warnings = len(diagnostics) - errors

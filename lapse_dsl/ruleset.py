@@ -34,7 +34,7 @@ from .timecalc import Tz
 from .userdata import Reader, user_id_of
 from .zones import get_zone
 
-__all__ = ["RuleSet", "compile", "load", "read_sources", "read_text", "rule_files"]
+__all__ = ["RuleSet", "compile", "load", "parse_sources", "read_sources", "read_text", "rule_files"]
 
 
 class RuleSet:
@@ -332,14 +332,20 @@ def load(
 ) -> RuleSet:
     """Parse and check a ``.lapse`` file or a folder of them as one rule set."""
     sources = read_sources(path)
-    files: list[n.File] = []
-    syntax: list[Diagnostic] = []
     with _no_gc_pauses():
-        for source, text in sources:
-            try:
-                files.append(parse(text, source=source))
-            except LapseSyntaxError as exc:
-                syntax.extend(exc.diagnostics)
+        files, syntax = parse_sources(sources)
         if syntax:
             raise LapseSyntaxError(syntax)
         return _build(files, [t for _, t in sources], default_timezone, naive_timezone)
+
+
+def parse_sources(sources: Sequence[tuple[str, str]]) -> tuple[list[n.File], list[Diagnostic]]:
+    """Parse every ``(source, text)``; the files that parse, and the syntax errors of the rest."""
+    files: list[n.File] = []
+    diagnostics: list[Diagnostic] = []
+    for source, text in sources:
+        try:
+            files.append(parse(text, source=source))
+        except LapseSyntaxError as exc:
+            diagnostics.extend(exc.diagnostics)
+    return files, diagnostics
