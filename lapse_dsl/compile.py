@@ -19,16 +19,18 @@ from typing import Any
 
 from . import nodes as n
 from .check import CheckedRule
-from .evaluate import Moment, flip_lengths, next_change
+from .evaluate import FLIP_MARGIN, HORIZON, Decision, Moment, controls, decision, flip_lengths
 from .schedule import occurrences
-from .timecalc import UTC, Tz
+from .timecalc import UTC, Tz, local_midnight
 from .userdata import bad_value, lookup, parse_time
 
-__all__ = ["CompiledProgram", "Extractor", "compile_rules"]
+__all__ = ["CompiledProgram", "Entry", "Extractor", "compile_rules", "depends_on_time", "needs_moment"]
 
 _names = itertools.count()  # unique names for generated helper functions
 _TABLES_MAX = 4096  # cached occurrence tables; cleared wholesale when full (batches reuse a handful)
 _CHUNK = 16
+# (zone, zone name, fallback warning, occurrence table, index of the first occurrence, horizon)
+Entry = tuple[Tz, str, "str | None", "_Table", int, dt.datetime]
 
 
 class _Table:
@@ -92,20 +94,79 @@ class CompiledProgram:
         self.rule = rule
         self._tables: dict[tuple[Tz, dt.datetime], _Table] = {}
         self._cursors: dict[tuple[Tz, dt.datetime], tuple[_Table, int]] = {}
-        name = f"_seg_{id(self)}"
-        constants: dict[str, object] = {}
-        durations: list[n.Duration] = []
-        source = _segment_source(name, rule.segment, slots, constants, durations, static=False)
-        source += _segment_source(name + "_static", rule.segment, slots, constants, durations, static=True)
-        namespace: dict[str, Any] = dict(constants)  # one namespace per program: _K<n> never collide
+        self.name = name = f"_seg{next(_names)}"
+        self.slots = slots
+        self.constants: dict[str, object] = {}
+        self.durations: list[n.Duration] = []  # the layout of the bounds tuple every function shares
+        source = _segment_source(name, rule.segment, slots, self.constants, self.durations, static=False)
+        source += _segment_source(name + "_static", rule.segment, slots, self.constants, self.durations, static=True)
+        self.flips = tuple((slots[path], length) for path, length in flip_lengths(rule.segment))
+        source += _change_source(name + "_change", self.flips, self.constants)
+        namespace: dict[str, Any] = dict(self.constants)
         exec(compile(source, f"<lapse:{rule.name}>", "exec"), namespace)
         self.segment = namespace[name]
         self.static = namespace[name + "_static"]
-        self._flips = tuple((slots[path], length) for path, length in flip_lengths(rule.segment))
+        self.change = namespace[name + "_change"]
+        self.leaves = _leaves(rule.segment)
+        # whether the segment's truth depends on the occurrence (else the static test decides it)
+        self.timed = any(needs_moment(p) for p in self.leaves)
         self.source = source  # kept for debugging and tests
 
-    def change(self, values: Sequence[Any], after: dt.datetime) -> dt.datetime | None:
-        return next_change(((values[index], length) for index, length in self._flips), after)
+    def inline(self, *, static: bool, acquire: Sequence[str] = ()) -> tuple[str, list[str]]:
+        """The segment (or its static test) as statements for a fused function (fuse.py): they
+        run inside ``while True:`` and leave the truth in ``s``, reading the values from locals
+        ``x<slot>``. ``acquire`` sets ``m``, the moment, and is emitted before its first use.
+        Returns (helper functions' source, statements); constants go to :attr:`constants`."""
+        gen = _Gen(self.slots, static, self.constants, self.durations, self.name, inline=True, acquire=acquire)
+        lines = gen.body(self.rule.segment)
+        return "".join(gen.functions), lines
+
+    def first(self, v: tuple[Any, ...], user: Mapping[str, Any], uid: str, entry: Entry, now: dt.datetime,
+              skew: list[str] | None) -> Decision | None:
+        """:func:`lapse_dsl.evaluate.search` specialised to the hot path (no ``since``, no
+        history), walking the shared occurrence table by index from ``entry``'s cursor."""
+        zone, zone_name, fallback, table, i, horizon = entry
+        rule = self.rule
+        segment, change, until, controlled = self.segment, self.change, rule.until_date, rule.controlled
+        moments = table.moments
+        while True:
+            m = moments[i] if i < len(moments) else table.get(i)
+            if m is None or m.at > horizon:
+                return None
+            i += 1
+            if until is not None and m.wall.date() > until:
+                return None
+            if segment(v, m) is not True:
+                resume = change(v, m.at)
+                if resume is None:
+                    return None
+                if resume > m.at:
+                    i = table.index(resume, i)
+                continue
+            send_at = m.at
+            if controlled:
+                send_at, blocked, resume = controls(rule, m, [], ())
+                if send_at < now:
+                    continue
+                if blocked:
+                    if resume is not None and resume > m.at:
+                        i = table.index(resume, i)
+                    continue
+            warnings = tuple(skew) if skew else ()
+            if fallback:
+                warnings = (*warnings, fallback)
+            return decision(rule, user, uid, zone, zone_name, m, send_at, now, warnings)
+
+    def entry(self, zone: Tz, zone_name: str, fallback: str | None, now: dt.datetime) -> Entry:
+        """Where :meth:`first` starts for users of ``zone`` at ``now`` (no ``since``)."""
+        rule = self.rule
+        start = now
+        if rule.quiet is not None and rule.quiet_mode == "defer":
+            start = now - dt.timedelta(days=1)  # a deferred send moves up to a day later
+        if rule.from_date is not None:
+            start = max(start, local_midnight(rule.from_date, zone))
+        cursor = self.moments(zone, start)
+        return zone, zone_name, fallback, cursor.table, cursor.i, now + HORIZON
 
     def moments(self, zone: Tz, start: dt.datetime) -> _TableCursor:
         found = self._cursors.get((zone, start))
@@ -148,16 +209,26 @@ def _segment_source(name: str, cond: n.Condition, slots: Mapping[str, int], cons
 
 class _Gen:
     """Generates one function body. Junctions are emitted inline with early returns only at the
-    top level of a function; nested ones get their own function."""
+    top level of a function; nested ones get their own function.
+
+    Inline mode (for fused functions) emits statements instead: exits set ``s`` and break out of
+    an enclosing ``while True:``, values are the caller's locals, and the moment ``m`` is set by
+    the caller's ``acquire`` statements just before it is first needed, so a user whom the static
+    predicates (always first) exclude costs no zone or window work."""
 
     def __init__(self, slots: Mapping[str, int], static: bool, constants: dict[str, object],
-                 durations: list[n.Duration], key: str) -> None:
+                 durations: list[n.Duration], key: str, *, inline: bool = False,
+                 acquire: Sequence[str] = ()) -> None:
         self.slots = slots
         self.static = static
+        self.inline = inline
         self.constants = constants  # shared by every function of the program
         self.durations = durations  # the program's window lengths, in the order of its bounds tuple
         self.key = key
         self.fetch = self.fetched = False
+        self.moment = False  # whether a statement so far needs `m`
+        self.acquire = list(acquire)
+        self.ready: set[str] = set() if inline else {"m", "v"}  # what is set before use (inline mode)
         self.prelude: list[str] = []
         self.functions: list[str] = []
         self.args = "v" if static else "v, m"
@@ -166,7 +237,7 @@ class _Gen:
         for name, existing in self.constants.items():
             if type(existing) is type(value) and existing == value:
                 return name
-        name = f"_K{len(self.constants)}"
+        name = f"{self.key}_K{len(self.constants)}"  # unique across programs: fused code shares a namespace
         self.constants[name] = value
         return name
 
@@ -175,16 +246,36 @@ class _Gen:
         shared by every user: ``b[k]``."""
         if duration not in self.durations:
             self.durations.append(duration)
-        self.fetch = True
+        self.fetch = self.moment = True
         return f"b[{self.durations.index(duration)}]"
 
     def _fetched(self, lines: list[str]) -> list[str]:
-        """Prefix ``lines`` with the fetch of ``b`` the first time a test needs it."""
+        """Prefix ``lines`` with what they need first: ``m`` (inline mode) and ``b``."""
+        out = []
+        if self.moment and "m" not in self.ready:
+            self.ready.add("m")
+            out += self.acquire
         if self.fetch and not self.fetched:
             self.fetched = True
             key, durations = self.const(self.key), self.const(self.durations)
-            return [f"b = m.cache.get({key})", "if b is None:", f"    b = m.fill({key}, {durations})", *lines]
-        return lines
+            out += [f"b = m.cache.get({key})", "if b is None:", f"    b = m.fill({key}, {durations})"]
+        return out + lines
+
+    def _call(self, cond: n.Condition, out: str) -> list[str]:
+        """``out = helper(v[, m])`` for a nested junction, with ``v`` and ``m`` set first inline."""
+        lines = []
+        if "v" not in self.ready:
+            self.ready.add("v")
+            values = ", ".join(f"x{i}" for i in self.slots.values())
+            lines.append(f"v = ({values}{',' if len(self.slots) == 1 else ''})")
+        self.moment = self.moment or not self.static
+        return self._fetched([*lines, f"{out} = {self.function(cond)}({self.args})"])
+
+    def _exit(self, value: str) -> list[str]:
+        return [f"s = {value}", "break"] if self.inline else [f"return {value}"]
+
+    def _indent(self, lines: list[str]) -> list[str]:
+        return ["    " + line for line in lines]
 
     def _var(self, path: n.Path) -> str:
         index = self.slots[str(path)]
@@ -197,12 +288,12 @@ class _Gen:
         """Statements ending in ``return`` of the truth of ``cond``."""
         if isinstance(cond, (n.And, n.Or)):
             return self._junction(cond)
-        return [*self._value(cond, "r"), "return r"]
+        return [*self._value(cond, "r"), *self._exit("r")]
 
     def _value(self, cond: n.Condition, out: str) -> list[str]:
         """Statements that set ``out`` (no early return)."""
         if isinstance(cond, (n.And, n.Or)):
-            return [f"{out} = {self.function(cond)}({self.args})"]
+            return self._call(cond, out)
         if isinstance(cond, n.Not):
             inner = out + "n"
             return [*self._value(cond.operand, inner), f"{out} = None if {inner} is None else not {inner}"]
@@ -219,23 +310,24 @@ class _Gen:
         negate = "not " if is_and else ""
         lines = [f"r = {'True' if is_and else 'False'}"]
         # static predicates first: a user they exclude costs no window arithmetic
-        for i, op in enumerate(sorted(cond.operands, key=_depends_on_time)):
+        for i, op in enumerate(sorted(cond.operands, key=depends_on_time)):
             if isinstance(op, (n.And, n.Or, n.Not)):
                 t = f"t{i}"
                 lines += self._value(op, t)
-                lines += [f"if {t} is {stop}:", f"    return {stop}", f"if {t} is None:", "    r = None"]
+                lines += [f"if {t} is {stop}:", *self._indent(self._exit(stop)), f"if {t} is None:", "    r = None"]
                 continue
             test, nullable = self.predicate(op)
             if test is None:
                 lines.append("r = None")
             elif not nullable:
-                lines += self._fetched([f"if {negate}({test}):", f"    return {stop}"])
+                lines += self._fetched([f"if {negate}({test}):", *self._indent(self._exit(stop))])
             else:
                 lines += self._fetched([
                     f"if {self._var(op.path)} is None:", "    r = None",
-                    f"elif {negate}({test}):", f"    return {stop}",
+                    f"elif {negate}({test}):", *self._indent(self._exit(stop)),
                 ])
-        return [*lines, "return r"]
+        return [*lines, *self._exit("r")]
+
 
     def function(self, cond: n.Condition) -> str:
         name = f"_f{next(_names)}{'_static' if self.static else ''}"
@@ -266,6 +358,7 @@ class _Gen:
             op = "<" if isinstance(p, n.Before) else ">"
             if isinstance(p.point, n.InstantLit):
                 return f"{var} {op} {self.const(p.point.value.astimezone(UTC))}", True
+            self.moment = True
             return f"{var} {op} m.point({self.const(p.point)})", True
         if isinstance(p, n.Compare):
             value = p.value.value
@@ -287,11 +380,42 @@ class _Gen:
         return f"{var} is True", True
 
 
-def _depends_on_time(cond: n.Condition) -> bool:
+def _change_source(name: str, flips: Sequence[tuple[int, dt.timedelta]], constants: dict[str, object]) -> str:
+    """``name(v, after)``: :func:`lapse_dsl.evaluate.next_change` unrolled over the rule's window edges."""
+    constants[f"{name}_M"] = FLIP_MARGIN
+    lines = [f"def {name}(v, after):", "    e = None"]
+    for slot in sorted({slot for slot, _ in flips}):
+        lines += [f"    x = v[{slot}]", "    if x is not None:"]
+        for k, (edge_slot, length) in enumerate(flips):
+            if edge_slot == slot:
+                constants[f"{name}_L{k}"] = length
+                lines += [f"        f = x + {name}_L{k}",
+                          f"        if f + {name}_M > after and (e is None or f < e):", "            e = f"]
+    lines.append(f"    return None if e is None else e - {name}_M")
+    return "\n".join(lines) + "\n\n"
+
+
+def _leaves(cond: n.Condition) -> list[n.Predicate]:
     if isinstance(cond, (n.And, n.Or)):
-        return any(_depends_on_time(c) for c in cond.operands)
+        return [p for op in cond.operands for p in _leaves(op)]
     if isinstance(cond, n.Not):
-        return _depends_on_time(cond.operand)
+        return _leaves(cond.operand)
+    return [cond]
+
+
+def needs_moment(p: n.Predicate) -> bool:
+    """Whether a predicate's truth depends on the occurrence: window conditions, and dates (local
+    midnight in the delivery zone)."""
+    if isinstance(p, (n.Before, n.After)):
+        return isinstance(p.point, n.DateLit)
+    return isinstance(p, (n.Between, n.MoreThanAgo, n.LessThanAgo))
+
+
+def depends_on_time(cond: n.Condition) -> bool:
+    if isinstance(cond, (n.And, n.Or)):
+        return any(depends_on_time(c) for c in cond.operands)
+    if isinstance(cond, n.Not):
+        return depends_on_time(cond.operand)
     return isinstance(cond, (n.Between, n.MoreThanAgo, n.LessThanAgo, n.Before, n.After))
 
 
@@ -304,51 +428,62 @@ class Extractor:
 
     def __init__(self, schema: Mapping[str, str], paths: Sequence[str], naive_zone: Tz | None) -> None:
         self.slots = {p: i for i, p in enumerate(paths)}
-        lines = ["def extract(user, now, uid):", "    w = None"]
-        for path, i in self.slots.items():
-            kind = schema[path]
-            var = f"x{i}"
-            parts = path.split(".")
-            if len(parts) == 1:
-                lines.append(f"    {var} = user.get({path!r})")
-            else:
-                lines.append(f"    {var} = _lookup(user, {tuple(parts)!r}, {path!r}, uid)")
-            if kind == "time":
-                lines += [
-                    f"    if {var} is not None:",
-                    f"        if {var}.__class__ is str:",
-                    "            try:",
-                    f"                t = _fromiso({var})",
-                    "            except ValueError:",
-                    f"                t = _time({var}, {path!r}, _NAIVE, uid)",
-                    "            if t.tzinfo is not _UTC:",
-                    f"                t = _time({var}, {path!r}, _NAIVE, uid)",
-                    f"            {var} = t",
-                    "        else:",
-                    f"            {var} = _time({var}, {path!r}, _NAIVE, uid)",
-                    f"        if {var} > now:",
-                    f"            w = _skew(w, {path!r}, {var})",
-                    f"            {var} = now",
-                ]
-            else:
-                check = {
-                    "string": f"{var}.__class__ is not str",
-                    "boolean": f"{var}.__class__ is not bool",
-                    "number": f"({var}.__class__ is not int and {var}.__class__ is not float or {var} != {var})",
-                }[kind]
-                lines += [
-                    f"    if {var} is not None and {check}:",
-                    f"        raise _bad({path!r}, {kind!r}, {var}, uid)",
-                ]
+        self._kinds = [(path, i, schema[path]) for path, i in self.slots.items()]
         values = ", ".join(f"x{i}" for i in self.slots.values())
-        lines.append(f"    return ({values}{',' if len(self.slots) == 1 else ''}), w")
-        namespace: dict[str, Any] = {
+        self.values = f"({values}{',' if len(self.slots) == 1 else ''})"
+        self.namespace: dict[str, Any] = {
             "_fromiso": dt.datetime.fromisoformat, "_time": parse_time, "_NAIVE": naive_zone, "_UTC": UTC,
             "_bad": bad_value, "_skew": _skew, "_lookup": lookup,
         }
+        lines = ["def extract(user, now, uid):", *("    " + line for line in self.statements("uid")),
+                 f"    return {self.values}, w"]
         self.source = "\n".join(lines) + "\n"
+        namespace = dict(self.namespace)
         exec(compile(self.source, "<lapse:extract>", "exec"), namespace)
         self.extract = namespace["extract"]
+
+
+    def statements(self, uid: str) -> list[str]:
+        """Statements reading ``user`` into locals ``x<slot>`` and the clock-skew warnings into
+        ``w``, given ``now``; ``uid`` is the expression naming the user in an error (evaluated
+        only then). The fused functions of fuse.py paste them too."""
+        lines = ["w = None"]
+        for path, i, kind in self._kinds:
+            lines += _read_lines(path, i, kind, uid)
+        return lines
+
+
+def _read_lines(path: str, i: int, kind: str, uid: str) -> list[str]:
+    var = f"x{i}"
+    parts = path.split(".")
+    if len(parts) == 1:
+        lines = [f"{var} = user.get({path!r})"]
+    else:
+        lines = [f"{var} = _lookup(user, {tuple(parts)!r}, {path!r})"]
+    if kind == "time":
+        return [
+            *lines,
+            f"if {var} is not None:",
+            f"    if {var}.__class__ is str:",
+            "        try:",
+            f"            t = _fromiso({var})",
+            "        except ValueError:",
+            f"            t = _time({var}, {path!r}, _NAIVE, {uid})",
+            "        if t.tzinfo is not _UTC:",
+            f"            t = _time({var}, {path!r}, _NAIVE, {uid})",
+            f"        {var} = t",
+            "    else:",
+            f"        {var} = _time({var}, {path!r}, _NAIVE, {uid})",
+            f"    if {var} > now:",
+            f"        w = _skew(w, {path!r}, {var})",
+            f"        {var} = now",
+        ]
+    check = {
+        "string": f"{var}.__class__ is not str",
+        "boolean": f"{var}.__class__ is not bool",
+        "number": f"({var}.__class__ is not int and {var}.__class__ is not float or {var} != {var})",
+    }[kind]
+    return [*lines, f"if {var} is not None and {check}:", f"    raise _bad({path!r}, {kind!r}, {var}, {uid})"]
 
 
 def _skew(warnings: list[str] | None, path: str, value: dt.datetime) -> list[str]:

@@ -75,7 +75,7 @@ def parse_history(history: Iterable[Mapping[str, Any]], naive_zone: Tz | None, u
 class Moment:
     """The instant a segment is judged at, with its nominal wall time in the delivery zone."""
 
-    __slots__ = ("_back", "at", "cache", "wall", "zone")
+    __slots__ = ("_back", "_local", "_stamp", "at", "cache", "wall", "zone")
 
     def __init__(self, at: dt.datetime, wall: dt.datetime, zone: Tz) -> None:
         self.at = at
@@ -83,6 +83,22 @@ class Moment:
         self.zone = zone
         self._back: dict[n.Duration, dt.datetime] = {}
         self.cache: dict[str, tuple[dt.datetime, ...]] = {}  # compiled programs' bounds tuples
+        self._local: dt.datetime | None = None
+        self._stamp: str | None = None
+
+    # Moments of the compiled path are shared by every user of an occurrence: what a decision
+    # needs from them is computed once.
+    def local(self) -> dt.datetime:
+        """The instant on the delivery zone's clock."""
+        if self._local is None:
+            self._local = self.at.astimezone(self.zone)
+        return self._local
+
+    def stamp(self) -> str:
+        """The nominal wall time to the minute, as the idempotency key hashes it."""
+        if self._stamp is None:
+            self._stamp = self.wall.isoformat(timespec="minutes")
+        return self._stamp
 
     def fill(self, key: str, durations: list[n.Duration]) -> tuple[dt.datetime, ...]:
         """Compute and remember the bounds ``T(-D)`` for ``durations`` under ``key``."""
@@ -355,7 +371,7 @@ def search(
             continue
         send_at = moment.at
         if rule.controlled:
-            send_at, blocked, resume = _controls(rule, moment, own_sends, history)
+            send_at, blocked, resume = controls(rule, moment, own_sends, history)
             if send_at < lower:
                 continue
             if blocked:
@@ -364,7 +380,7 @@ def search(
                     cursor.seek(resume)
                 continue
         # the reason names a control that blocked an earlier occurrence, for explain
-        return Outcome(_decision(rule, user, user_id, zone, zone_name, moment, send_at, now, warnings), first_block, moment)
+        return Outcome(decision(rule, user, user_id, zone, zone_name, moment, send_at, now, warnings), first_block, moment)
 
 
 _NO_DECISION = Outcome(None, "")
@@ -374,7 +390,7 @@ def _no_decision(reasons: bool, reason: str) -> Outcome:
     return Outcome(None, reason) if reasons else _NO_DECISION
 
 
-def _controls(
+def controls(
     rule: CheckedRule, moment: Moment, own_sends: list[dt.datetime], history: tuple[HistoryEntry, ...]
 ) -> tuple[dt.datetime, str, dt.datetime | None]:
     """(send time, why blocked or "", the earliest instant worth trying next)."""
@@ -424,7 +440,7 @@ def _quiet_end(quiet: n.QuietHours, wall: dt.datetime, zone: Tz) -> dt.datetime 
     return resolve(dt.datetime.combine(end_day, end), zone)
 
 
-def _decision(
+def decision(
     rule: CheckedRule,
     user: Mapping[str, Any],
     user_id: str,
@@ -449,7 +465,7 @@ def _decision(
                 break
         variant = chosen.name
         fields.update(dict(chosen.message))
-    local = send_at.astimezone(zone)
+    local = occ.local() if send_at is occ.at else send_at.astimezone(zone)
     message: dict[str, str] = {}
     if not held_out and fields:
         variables = {**user, "campaign": rule.name, "local_send_at": local.isoformat()}
@@ -469,7 +485,7 @@ def _decision(
         held_out=held_out,
         variant=variant,
         message=message,
-        idempotency_key=idempotency_key(rule.name, user_id, occ.wall),
+        idempotency_key=_key(rule.name, user_id, occ.stamp()),
         warnings=warnings,
     )
 
@@ -477,5 +493,8 @@ def _decision(
 def idempotency_key(campaign: str, user_id: str, wall: dt.datetime) -> str:
     """Stable for a campaign, a user and an occurrence (its nominal local wall time), whatever
     ``now`` is, so a host can deduplicate sends across ticks, retries and zone changes."""
-    text = "\x1f".join((campaign, user_id, wall.isoformat(timespec="minutes")))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return _key(campaign, user_id, wall.isoformat(timespec="minutes"))
+
+
+def _key(campaign: str, user_id: str, stamp: str) -> str:
+    return hashlib.sha256(f"{campaign}\x1f{user_id}\x1f{stamp}".encode()).hexdigest()[:32]

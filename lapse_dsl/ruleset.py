@@ -29,9 +29,10 @@ from .evaluate import (
     truth,
 )
 from .explain import Explanation, RuleTrace, condition_traces, summary
+from .fuse import FUSE_MAX, Fused
 from .parse import parse
 from .timecalc import Tz
-from .userdata import Reader, user_id_of
+from .userdata import Reader, maybe_user_id, user_id_of
 from .zones import get_zone
 
 __all__ = ["RuleSet", "compile", "load", "parse_sources", "read_sources", "read_text", "rule_files"]
@@ -59,11 +60,17 @@ class RuleSet:
         self._reader = Reader(paths, self.schema, self._naive_zone)
         self._time_paths = tuple(p for p in paths if self.schema[p] == "time")
         self._extractor = Extractor(self.schema, paths, self._naive_zone)
-        self._compiled: tuple[Program, ...] = tuple(compile_rules(self.rules, self._extractor))
+        compiled = compile_rules(self.rules, self._extractor)
+        self._compiled: tuple[Program, ...] = tuple(compiled)
         self._reference_programs: tuple[Program, ...] = tuple(ReferenceProgram(r) for r in self.rules)
         self._programs = self._compiled
         self._active = self._active_programs()
         self._zones: dict[str | None, dict[str, tuple[Tz, str, str | None]]] = {}
+        self._fused = (
+            Fused(compiled, self._extractor, self._zone, self._evaluate_general, self._in_segment_general,
+                  _require_aware)
+            if len(self.rules) <= FUSE_MAX else None
+        )
         self._moments: tuple[dt.datetime | None, dict[Tz, Moment]] = (None, {})
         self._checked_now: object = None  # the last `now` validated, so a batch validates it once
 
@@ -84,6 +91,7 @@ class RuleSet:
         clone.rules = rules
         clone._programs = programs
         clone._active = clone._active_programs()
+        clone._fused = None  # the fused functions belong to the original rules and programs
         return clone
 
     def _active_programs(self) -> tuple[tuple[CheckedRule, Program], ...]:
@@ -93,16 +101,27 @@ class RuleSet:
     # per-user entry points -------------------------------------------------------------------
 
     def _prepare(self, user: Mapping[str, Any], now: dt.datetime) -> tuple[str, Any, tuple[str, ...]]:
+        user_id = user.get("user_id") if user.__class__ is dict else None
+        if user_id.__class__ is not str or not user_id:
+            user_id = user_id_of(user)
         if self._programs is self._compiled:
-            user_id = user.get("user_id") if user.__class__ is dict else None
-            if user_id.__class__ is not str or not user_id:
-                user_id = user_id_of(user)
             values, skew = self._extractor.extract(user, now, user_id)
             return user_id, values, tuple(skew) if skew else ()
-        return self._prepare_reference(user, now)
+        _, values, warnings = self._prepare_reference(user, now, user_id)
+        return user_id, values, warnings
 
-    def _prepare_reference(self, user: Mapping[str, Any], now: dt.datetime) -> tuple[str, dict[str, Any], tuple[str, ...]]:
-        user_id = user_id_of(user)
+    def _values(self, user: Mapping[str, Any], at: dt.datetime) -> Any:
+        """The attribute values alone, for in_segment: no user_id needed (only to name the user
+        in an error)."""
+        if user.__class__ is not dict and not isinstance(user, Mapping):
+            user_id_of(user)  # raises: a record must be a mapping
+        if self._programs is self._compiled:
+            return self._extractor.extract(user, at, maybe_user_id(user))[0]
+        return self._prepare_reference(user, at, maybe_user_id(user))[1]
+
+    def _prepare_reference(
+        self, user: Mapping[str, Any], now: dt.datetime, user_id: str | None
+    ) -> tuple[str | None, dict[str, Any], tuple[str, ...]]:
         values = self._reader.read(user, user_id)
         warnings: list[str] = []
         for path in self._time_paths:
@@ -140,6 +159,18 @@ class RuleSet:
     ) -> list[Decision]:
         """At most one decision per rule: the earliest qualifying occurrence, ordered by
         ``(send_at, campaign)``. Raises :class:`UserDataError` for a malformed record."""
+        if since is None and not history and self._fused is not None:
+            return self._fused.evaluate(user, now)
+        return self._evaluate_general(user, now, since=since, history=history)
+
+    def _evaluate_general(
+        self,
+        user: Mapping[str, Any],
+        now: dt.datetime,
+        *,
+        since: dt.datetime | None = None,
+        history: Iterable[Mapping[str, Any]] = (),
+    ) -> list[Decision]:
         if now is not self._checked_now:
             _require_aware(now, "now")
             self._checked_now = now
@@ -164,10 +195,15 @@ class RuleSet:
 
     def in_segment(self, user: Mapping[str, Any], at: dt.datetime) -> dict[str, bool | None]:
         """Each rule's segment at instant ``at``: True, False or None (unknown)."""
+        if self._fused is not None:
+            return self._fused.in_segment(user, at)
+        return self._in_segment_general(user, at)
+
+    def _in_segment_general(self, user: Mapping[str, Any], at: dt.datetime) -> dict[str, bool | None]:
         if at is not self._checked_now:
             _require_aware(at, "at")
             self._checked_now = at
-        _, values, _ = self._prepare(user, at)
+        values = self._values(user, at)
         cache = self._moments  # moments (and their window bounds) are shared by all users of an instant
         if cache[0] is not at:
             cache = self._moments = (at, {})  # one tuple: a thread never pairs an instant with another's moments
@@ -195,7 +231,8 @@ class RuleSet:
         """Per rule: each condition's value at the next occurrence and why the rule does or does not
         produce a decision. Drafts and paused campaigns are explained too."""
         _require_aware(now, "now")
-        user_id, values, skew = self._prepare_reference(user, now)
+        user_id = user_id_of(user)
+        values, skew = self._prepare_reference(user, now, user_id)[1:]
         past = parse_history(history, self._naive_zone, user_id)
         traces = []
         notes = list(skew)

@@ -15,7 +15,7 @@ from typing import Any
 from .errors import UserDataError
 from .timecalc import UTC, Tz
 
-__all__ = ["Reader", "bad_value", "lookup", "parse_time", "user_id_of"]
+__all__ = ["Reader", "bad_value", "lookup", "maybe_user_id", "parse_time", "user_id_of"]
 
 MISSING: Any = None  # missing and null are the same to the language: unknown
 
@@ -33,6 +33,14 @@ def user_id_of(user: object) -> str:
     if not isinstance(raw, str):
         raise UserDataError(f"user_id must be a string, not {type(raw).__name__}", attribute="user_id")
     return raw
+
+
+def maybe_user_id(user: Mapping[str, Any]) -> str | None:
+    """The user_id to name in an error, or None when the record has no usable one."""
+    try:
+        return user_id_of(user)
+    except UserDataError:
+        return None
 
 
 def parse_time(value: object, attribute: str, naive_zone: Tz | None, user_id: str | None = None) -> dt.datetime:
@@ -110,10 +118,10 @@ class Reader:
         self.fields = tuple((p, tuple(p.split(".")), schema[p]) for p in sorted(set(paths)))
         self.naive_zone = naive_zone
 
-    def read(self, user: Mapping[str, Any], user_id: str) -> dict[str, Any]:
+    def read(self, user: Mapping[str, Any], user_id: str | None) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for name, parts, kind in self.fields:
-            raw = lookup(user, parts, name, user_id)
+            raw = lookup(user, parts, name)
             if raw is None:
                 values[name] = MISSING
             elif kind == "time":
@@ -126,7 +134,7 @@ class Reader:
         return values
 
 
-def bad_value(name: str, kind: str, raw: object, user_id: str) -> UserDataError:
+def bad_value(name: str, kind: str, raw: object, user_id: str | None) -> UserDataError:
     """The error for a value of the wrong type (or a NaN, which no comparison can order)."""
     if isinstance(raw, float) and raw != raw:  # NaN
         return UserDataError(f"{name}: NaN is not a number", user_id=user_id, attribute=name)
@@ -134,7 +142,7 @@ def bad_value(name: str, kind: str, raw: object, user_id: str) -> UserDataError:
                          user_id=user_id, attribute=name)
 
 
-def lookup(user: Mapping[str, Any], parts: tuple[str, ...], name: str, user_id: str) -> object:
+def lookup(user: Mapping[str, Any], parts: tuple[str, ...], name: str) -> object:
     """The value at a dotted path (None when missing or null); UserDataError when a parent is not
     a mapping."""
     value: object = user
@@ -144,7 +152,8 @@ def lookup(user: Mapping[str, Any], parts: tuple[str, ...], name: str, user_id: 
         if not isinstance(value, Mapping):
             parent = ".".join(parts[:i])
             raise UserDataError(
-                f"{name}: '{parent}' is a {type(value).__name__}, not an object", user_id=user_id, attribute=name
+                f"{name}: '{parent}' is a {type(value).__name__}, not an object",
+                user_id=maybe_user_id(user), attribute=name,
             )
         value = value.get(part)
     return value

@@ -1,0 +1,191 @@
+"""One generated function per rule set for each per-user hot path: ``evaluate`` (without ``since``
+or history) and ``in_segment``.
+
+:mod:`lapse_dsl.compile` generates code per rule. Called rule by rule through the
+:class:`~lapse_dsl.ruleset.RuleSet`, a user would still cost a call per layer: the reader, each
+rule's static test, the zone lookup, a cursor, the search. Here those pieces are pasted into one
+function per rule set: the attribute reads and checks (:attr:`Extractor.lines`), then per rule its
+static test as inline statements and, only for a user the test does not exclude, the zone and the
+occurrence cursor from a cache that lives for one ``now`` and is keyed by the raw ``timezone``
+string. Everything else (a ``since``, a history, a record that is not a ``dict``, a rule set too
+big to fuse) takes the general path; the test suite holds both to the reference evaluator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .check import CheckedRule
+from .compile import CompiledProgram, Entry, Extractor, needs_moment
+from .evaluate import Decision, Moment
+from .timecalc import Tz
+from .userdata import maybe_user_id, user_id_of
+
+__all__ = ["FUSE_MAX", "Fused"]
+
+FUSE_MAX = 256  # rules; beyond this the general path is used (its per-rule cost dominates anyway)
+_CACHE_MAX = 100_000  # entries per rule and instant: junk timezone values must not grow it unbounded
+_NO_KEY = object()  # a timezone value that is not a string (nor missing): never cached
+
+ZoneOf = Callable[[CheckedRule, Mapping[str, Any]], tuple[Tz, str, "str | None"]]
+Evaluate = Callable[[Mapping[str, Any], dt.datetime], list[Decision]]
+InSegment = Callable[[Mapping[str, Any], dt.datetime], dict[str, "bool | None"]]
+
+
+class Fused:
+    """The generated ``evaluate(user, now)`` and ``in_segment(user, at)`` of one rule set, with
+    their per-instant caches. Thread-safe: a cache is one tuple swapped whole when the instant
+    changes, and each call works with the tuple it read."""
+
+    def __init__(
+        self,
+        programs: Sequence[CompiledProgram],
+        extractor: Extractor,
+        zone_of: ZoneOf,
+        general_evaluate: Evaluate,
+        general_in_segment: InSegment,
+        require_aware: Callable[[object, str], None],
+    ) -> None:
+        self._programs = programs
+        self._active = [p for p in programs if p.rule.status == "active"]
+        self._zone_of = zone_of
+        self._require_aware = require_aware
+        self.cache: tuple[object, list[dict[object, Entry]]] = (None, [])
+        self.segment_cache: tuple[object, list[dict[object, Moment]], dict[Tz, Moment]] = (None, [], {})
+        helpers: list[str] = []
+        source = _evaluate_source(self._active, extractor, helpers)
+        source += _in_segment_source(programs, extractor, helpers)
+        self.source = "".join(helpers) + source
+        namespace: dict[str, Any] = dict(extractor.namespace)
+        for program in programs:
+            namespace.update(program.constants)  # the pasted segments' constants (unique names)
+        namespace.update({
+            "_S": self, "_uid": user_id_of, "_idof": maybe_user_id, "_order": _order, "_NO_KEY": _NO_KEY,
+            "_general": general_evaluate, "_general_in": general_in_segment,
+        })
+        for k, program in enumerate(self._active):
+            namespace[f"_first{k}"] = program.first
+        exec(compile(self.source, "<lapse:fused>", "exec"), namespace)
+        self.evaluate: Evaluate = namespace["evaluate"]
+        self.in_segment: InSegment = namespace["in_segment"]
+
+    # called by the generated code when the instant changes or a zone is new ------------------
+
+    def renew(self, now: dt.datetime) -> tuple[object, list[dict[object, Entry]]]:
+        self._require_aware(now, "now")
+        cache = self.cache = (now, [{} for _ in self._active])
+        return cache
+
+    def renew_segment(self, at: dt.datetime) -> tuple[object, list[dict[object, Moment]], dict[Tz, Moment]]:
+        self._require_aware(at, "at")
+        cache = self.segment_cache = (at, [{} for _ in self._programs], {})
+        return cache
+
+    def entry(self, k: int, cache: dict[object, Entry], user: Mapping[str, Any], now: dt.datetime, key: object) -> Entry:
+        program = self._active[k]
+        entry = program.entry(*self._zone_of(program.rule, user), now)
+        if key is not _NO_KEY:
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            cache[key] = entry
+        return entry
+
+    def moment(self, k: int, cache: dict[object, Moment], shared: dict[Tz, Moment], user: Mapping[str, Any],
+               at: dt.datetime, key: object) -> Moment:
+        zone = self._zone_of(self._programs[k].rule, user)[0]
+        moment = shared.get(zone)  # one Moment per zone, so its window bounds serve every rule
+        if moment is None:
+            moment = shared[zone] = Moment.of(at, zone)
+        if key is not _NO_KEY:
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            cache[key] = moment
+        return moment
+
+
+def _order(d: Decision) -> tuple[dt.datetime, str]:
+    return d.send_at, d.campaign
+
+
+def _prologue(name: str, cache: str, renew: str, general: str, reads: list[str], uid: bool) -> list[str]:
+    lines = [
+        f"def {name}(user, now):",
+        f"    c = _S.{cache}",
+        "    if c[0] is not now and c[0] != now:",
+        f"        c = _S.{renew}(now)",
+        "    if user.__class__ is not dict:",
+        f"        return {general}(user, now)",
+    ]
+    if uid:
+        lines += ["    uid = user.get('user_id')",
+                  "    if uid.__class__ is not str or not uid:",
+                  "        uid = _uid(user)"]
+    return lines + ["    " + line for line in reads]
+
+
+def _key(program: CompiledProgram) -> tuple[list[str], str]:
+    """Statements computing the cache key of the user's delivery zone, and the key: the raw
+    ``timezone`` value for ``local`` rules, None for a fixed zone."""
+    if program.rule.schedule.zone.kind != "local":
+        return [], "None"
+    return ["key = user.get('timezone')",
+            "if key.__class__ is not str and key is not None:",
+            "    key = _NO_KEY"], "key"
+
+
+def _block(program: CompiledProgram, helpers: list[str], *, static: bool, acquire: Sequence[str] = ()) -> list[str]:
+    """The rule's segment (or static test) as statements setting ``s``."""
+    if static and all(needs_moment(p) for p in program.leaves):
+        return ["    s = None"]  # nothing static to test
+    functions, lines = program.inline(static=static, acquire=acquire)
+    helpers.append(functions)
+    return ["    while True:", *("        " + line for line in lines)]
+
+
+def _evaluate_source(programs: Sequence[CompiledProgram], extractor: Extractor, helpers: list[str]) -> str:
+    lines = _prologue("evaluate", "cache", "renew", "_general", extractor.statements("uid"), uid=True)
+    lines += ["    E = c[1]", "    out = None"]
+    for k, program in enumerate(programs):
+        key_lines, key = _key(program)
+        lines += [
+            f"    # {program.rule.name!r}",
+            *_block(program, helpers, static=True),
+            "    if s is not False:",
+            *("        " + line for line in key_lines),
+            f"        e = E[{k}].get({key})",
+            "        if e is None:",
+            f"            e = _S.entry({k}, E[{k}], user, now, {key})",
+            f"        d = _first{k}({extractor.values}, user, uid, e, now, w)",
+            "        if d is not None:",
+            "            if out is None:",
+            "                out = [d]",
+            "            else:",
+            "                out.append(d)",
+        ]
+    lines += [
+        "    if out is None:",
+        "        return []",
+        "    if len(out) > 1:",
+        "        out.sort(key=_order)",
+        "    return out",
+    ]
+    return "\n".join(lines) + "\n\n"
+
+
+def _in_segment_source(programs: Sequence[CompiledProgram], extractor: Extractor, helpers: list[str]) -> str:
+    # in_segment does not need the user_id: it is looked up only to name the user in an error
+    lines = _prologue("in_segment", "segment_cache", "renew_segment", "_general_in",
+                      extractor.statements("_idof(user)"), uid=False)
+    lines += ["    M = c[1]"]
+    for k, program in enumerate(programs):
+        key_lines, key = _key(program)
+        acquire = [*key_lines, f"m = M[{k}].get({key})", "if m is None:",
+                   f"    m = _S.moment({k}, M[{k}], c[2], user, now, {key})"]
+        # the whole segment, static predicates first: the moment is looked up only when needed
+        lines += [f"    # {program.rule.name!r}", *_block(program, helpers, static=not program.timed, acquire=acquire),
+                  f"    s{k} = s"]
+    names = ", ".join(f"{program.rule.name!r}: s{k}" for k, program in enumerate(programs))
+    lines.append(f"    return {{{names}}}")
+    return "\n".join(lines) + "\n\n"
