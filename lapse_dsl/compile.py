@@ -19,7 +19,7 @@ from typing import Any
 
 from . import nodes as n
 from .check import CheckedRule
-from .evaluate import FLIP_MARGIN, HORIZON, Decision, Moment, controls, decision, flip_lengths
+from .evaluate import FLIP_MARGIN, HORIZON, Moment, flip_lengths
 from .schedule import occurrences
 from .timecalc import UTC, Tz, local_midnight
 from .userdata import bad_value, lookup, parse_time
@@ -121,44 +121,13 @@ class CompiledProgram:
         lines = gen.body(self.rule.segment)
         return "".join(gen.functions), lines
 
-    def first(self, v: tuple[Any, ...], user: Mapping[str, Any], uid: str, entry: Entry, now: dt.datetime,
-              skew: list[str] | None) -> Decision | None:
-        """:func:`lapse_dsl.evaluate.search` specialised to the hot path (no ``since``, no
-        history), walking the shared occurrence table by index from ``entry``'s cursor."""
-        zone, zone_name, fallback, table, i, horizon = entry
-        rule = self.rule
-        segment, change, until, controlled = self.segment, self.change, rule.until_date, rule.controlled
-        moments = table.moments
-        while True:
-            m = moments[i] if i < len(moments) else table.get(i)
-            if m is None or m.at > horizon:
-                return None
-            i += 1
-            if until is not None and m.wall.date() > until:
-                return None
-            if segment(v, m) is not True:
-                resume = change(v, m.at)
-                if resume is None:
-                    return None
-                if resume > m.at:
-                    i = table.index(resume, i)
-                continue
-            send_at = m.at
-            if controlled:
-                send_at, blocked, resume = controls(rule, m, [], ())
-                if send_at < now:
-                    continue
-                if blocked:
-                    if resume is not None and resume > m.at:
-                        i = table.index(resume, i)
-                    continue
-            warnings = tuple(skew) if skew else ()
-            if fallback:
-                warnings = (*warnings, fallback)
-            return decision(rule, user, uid, zone, zone_name, m, send_at, now, warnings)
+    def change_lines(self, after: str) -> list[str]:
+        """:meth:`change` as statements for a fused function (see :func:`change_lines`)."""
+        return change_lines(self.name + "_change", self.flips, self.constants, after)
 
     def entry(self, zone: Tz, zone_name: str, fallback: str | None, now: dt.datetime) -> Entry:
-        """Where :meth:`first` starts for users of ``zone`` at ``now`` (no ``since``)."""
+        """Where the search starts for users of ``zone`` at ``now`` without ``since``: the
+        zone, its name, the fallback warning, the occurrence table, the index in it, the horizon."""
         rule = self.rule
         start = now
         if rule.quiet is not None and rule.quiet_mode == "defer":
@@ -382,17 +351,27 @@ class _Gen:
 
 def _change_source(name: str, flips: Sequence[tuple[int, dt.timedelta]], constants: dict[str, object]) -> str:
     """``name(v, after)``: :func:`lapse_dsl.evaluate.next_change` unrolled over the rule's window edges."""
+    slots = sorted({slot for slot, _ in flips})
+    body = [*(f"x{slot} = v[{slot}]" for slot in slots), *change_lines(name, flips, constants, "after"), "return ch"]
+    return "\n".join([f"def {name}(v, after):", *("    " + line for line in body)]) + "\n\n"
+
+
+def change_lines(name: str, flips: Sequence[tuple[int, dt.timedelta]], constants: dict[str, object],
+                 after: str) -> list[str]:
+    """Statements setting ``ch`` to :func:`lapse_dsl.evaluate.next_change` of the locals
+    ``x<slot>`` after the instant ``after``."""
     constants[f"{name}_M"] = FLIP_MARGIN
-    lines = [f"def {name}(v, after):", "    e = None"]
+    lines = ["ch = None"]
     for slot in sorted({slot for slot, _ in flips}):
-        lines += [f"    x = v[{slot}]", "    if x is not None:"]
+        lines.append(f"if x{slot} is not None:")
         for k, (edge_slot, length) in enumerate(flips):
             if edge_slot == slot:
                 constants[f"{name}_L{k}"] = length
-                lines += [f"        f = x + {name}_L{k}",
-                          f"        if f + {name}_M > after and (e is None or f < e):", "            e = f"]
-    lines.append(f"    return None if e is None else e - {name}_M")
-    return "\n".join(lines) + "\n\n"
+                lines += [f"    f = x{slot} + {name}_L{k}",
+                          f"    if f + {name}_M > {after} and (ch is None or f < ch):", "        ch = f"]
+    if flips:
+        lines += ["if ch is not None:", f"    ch -= {name}_M"]
+    return lines
 
 
 def _leaves(cond: n.Condition) -> list[n.Predicate]:

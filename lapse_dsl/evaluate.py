@@ -32,7 +32,9 @@ FLIP_MARGIN = dt.timedelta(days=3)
 _TICK = dt.timedelta(microseconds=1)
 
 
-@attrs.frozen
+# Not slotted: a frozen slotted attrs class sets each field through object.__setattr__, which
+# makes building one (once per decision, on the hot path) twice as slow.
+@attrs.frozen(slots=False)
 class Decision:
     """When and what to send one user for one rule."""
 
@@ -453,7 +455,7 @@ def decision(
 ) -> Decision:
     held_out = rule.holdout is not None and in_percent(bucket("holdout", rule.salt, user_id), rule.holdout)
     variant = None
-    fields = dict(rule.message)
+    fields = dict(rule.message) if rule.message else {}
     if rule.variants and not held_out:
         b = bucket("variant", rule.salt, user_id)
         cumulative = 0.0
@@ -474,20 +476,9 @@ def decision(
                 message[name] = template.render(variables)
             except TemplateError as exc:
                 raise UserDataError(f"{rule.name}: message {name} cannot be rendered: {exc}", user_id=user_id) from None
-    return Decision(
-        campaign=rule.name,
-        channel=rule.channel,
-        user_id=user_id,
-        send_at=send_at,
-        local_send_at=local,
-        timezone=zone_name,
-        due=send_at <= now,
-        held_out=held_out,
-        variant=variant,
-        message=message,
-        idempotency_key=_key(rule.name, user_id, occ.stamp()),
-        warnings=warnings,
-    )
+    # positional: keyword calls to an attrs __init__ cost twice as much
+    return Decision(rule.name, rule.channel, user_id, send_at, local, zone_name, send_at <= now, held_out, variant,
+                    message, _key(rule.name, user_id, occ.stamp()), warnings)
 
 
 def idempotency_key(campaign: str, user_id: str, wall: dt.datetime) -> str:

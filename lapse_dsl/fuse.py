@@ -19,7 +19,7 @@ from typing import Any
 
 from .check import CheckedRule
 from .compile import CompiledProgram, Entry, Extractor, needs_moment
-from .evaluate import Decision, Moment
+from .evaluate import Decision, Moment, controls, decision
 from .timecalc import Tz
 from .userdata import maybe_user_id, user_id_of
 
@@ -63,10 +63,11 @@ class Fused:
             namespace.update(program.constants)  # the pasted segments' constants (unique names)
         namespace.update({
             "_S": self, "_uid": user_id_of, "_idof": maybe_user_id, "_order": _order, "_NO_KEY": _NO_KEY,
-            "_general": general_evaluate, "_general_in": general_in_segment,
+            "_general": general_evaluate, "_general_in": general_in_segment, "_controls": controls,
+            "_decide": _decide,
         })
         for k, program in enumerate(self._active):
-            namespace[f"_first{k}"] = program.first
+            namespace[f"_R{k}"] = program.rule
         exec(compile(self.source, "<lapse:fused>", "exec"), namespace)
         self.evaluate: Evaluate = namespace["evaluate"]
         self.in_segment: InSegment = namespace["in_segment"]
@@ -135,34 +136,73 @@ def _key(program: CompiledProgram) -> tuple[list[str], str]:
             "    key = _NO_KEY"], "key"
 
 
-def _block(program: CompiledProgram, helpers: list[str], *, static: bool, acquire: Sequence[str] = ()) -> list[str]:
+def _block(program: CompiledProgram, helpers: list[str], *, static: bool, acquire: Sequence[str] = (),
+           indent: str = "    ") -> list[str]:
     """The rule's segment (or static test) as statements setting ``s``."""
     if static and all(needs_moment(p) for p in program.leaves):
-        return ["    s = None"]  # nothing static to test
+        return [indent + "s = None"]  # nothing static to test
     functions, lines = program.inline(static=static, acquire=acquire)
     helpers.append(functions)
-    return ["    while True:", *("        " + line for line in lines)]
+    return [indent + "while True:", *(indent + "    " + line for line in lines)]
 
 
 def _evaluate_source(programs: Sequence[CompiledProgram], extractor: Extractor, helpers: list[str]) -> str:
+    """:func:`lapse_dsl.evaluate.search` without ``since`` or history, pasted once per rule: walk
+    the shared occurrence table from the zone's entry, test the segment inline, and on a miss
+    skip to where its truth can next change."""
     lines = _prologue("evaluate", "cache", "renew", "_general", extractor.statements("uid"), uid=True)
     lines += ["    E = c[1]", "    out = None"]
     for k, program in enumerate(programs):
+        rule = program.rule
         key_lines, key = _key(program)
         lines += [
-            f"    # {program.rule.name!r}",
+            f"    # {rule.name!r}",
             *_block(program, helpers, static=True),
             "    if s is not False:",
             *("        " + line for line in key_lines),
             f"        e = E[{k}].get({key})",
             "        if e is None:",
             f"            e = _S.entry({k}, E[{k}], user, now, {key})",
-            f"        d = _first{k}({extractor.values}, user, uid, e, now, w)",
-            "        if d is not None:",
+            "        table = e[3]",
+            "        moments = table.moments",
+            "        i = e[4]",
+            "        while True:",
+            "            m = moments[i] if i < len(moments) else table.get(i)",
+            "            if m is None or m.at > e[5]:",
+            "                break",
+            "            i += 1",
+        ]
+        if rule.until_date is not None:
+            lines += [f"            if m.wall.date() > _R{k}.until_date:", "                break"]
+        lines += [
+            *_block(program, helpers, static=False, indent="            "),
+            "            if s is not True:",
+            *("                " + line for line in program.change_lines("m.at")),
+            "                if ch is None:",
+            "                    break",
+            "                if ch > m.at:",
+            "                    i = table.index(ch, i)",
+            "                continue",
+        ]
+        if rule.controlled:
+            lines += [
+                f"            send_at, blocked, ch = _controls(_R{k}, m, [], ())",
+                "            if send_at < now:",
+                "                continue",
+                "            if blocked:",
+                "                if ch is not None and ch > m.at:",
+                "                    i = table.index(ch, i)",
+                "                continue",
+            ]
+        else:
+            lines.append("            send_at = m.at")
+        lines += [
+            f"            d = _decide(_R{k}, user, uid, e, m, send_at, now, w)",
             "            if out is None:",
             "                out = [d]",
             "            else:",
             "                out.append(d)",
+            "            break",
         ]
     lines += [
         "    if out is None:",
@@ -172,6 +212,15 @@ def _evaluate_source(programs: Sequence[CompiledProgram], extractor: Extractor, 
         "    return out",
     ]
     return "\n".join(lines) + "\n\n"
+
+
+def _decide(rule: CheckedRule, user: Mapping[str, Any], uid: str, entry: Entry, moment: Moment,
+            send_at: dt.datetime, now: dt.datetime, skew: list[str] | None) -> Decision:
+    zone, zone_name, fallback = entry[0], entry[1], entry[2]
+    warnings = tuple(skew) if skew else ()
+    if fallback:
+        warnings = (*warnings, fallback)
+    return decision(rule, user, uid, zone, zone_name, moment, send_at, now, warnings)
 
 
 def _in_segment_source(programs: Sequence[CompiledProgram], extractor: Extractor, helpers: list[str]) -> str:
