@@ -14,12 +14,12 @@ import bisect
 import datetime as dt
 import itertools
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from . import nodes as n
 from .check import CheckedRule
-from .evaluate import FLIP_MARGIN, HORIZON, Moment, flip_lengths
+from .evaluate import FLIP_MARGIN, HORIZON, Moment, flip_lengths, needs_moment
 from .schedule import occurrences
 from .timecalc import UTC, Tz, local_midnight
 from .userdata import bad_value, lookup, parse_time
@@ -382,14 +382,6 @@ def _leaves(cond: n.Condition) -> list[n.Predicate]:
     return [cond]
 
 
-def needs_moment(p: n.Predicate) -> bool:
-    """Whether a predicate's truth depends on the occurrence: window conditions, and dates (local
-    midnight in the delivery zone)."""
-    if isinstance(p, (n.Before, n.After)):
-        return isinstance(p.point, n.DateLit)
-    return isinstance(p, (n.Between, n.MoreThanAgo, n.LessThanAgo))
-
-
 def depends_on_time(cond: n.Condition) -> bool:
     if isinstance(cond, (n.And, n.Or)):
         return any(depends_on_time(c) for c in cond.operands)
@@ -402,12 +394,17 @@ def depends_on_time(cond: n.Condition) -> bool:
 
 
 class Extractor:
-    """Generated reader for the attributes a rule set uses: returns a tuple (indexed by
-    ``slots``) of typed values, None for missing or null, and the clock-skew warnings."""
+    """Generated reader for the attributes a rule set uses: a list (indexed by ``slots``) of
+    typed values, None for missing or null, and the clock-skew warnings.
 
-    def __init__(self, schema: Mapping[str, str], paths: Sequence[str], naive_zone: Tz | None) -> None:
+    ``lazy`` attributes (time attributes that only window conditions read) are left None by
+    ``extract``; ``complete`` reads the ones some rule still needs once the static tests ran."""
+
+    def __init__(self, schema: Mapping[str, str], paths: Sequence[str], naive_zone: Tz | None,
+                 lazy: Collection[str] = ()) -> None:
         self.slots = {p: i for i, p in enumerate(paths)}
-        self._kinds = [(path, i, schema[path]) for path, i in self.slots.items()]
+        self.lazy = sorted(self.slots[p] for p in lazy)
+        self._kinds = {i: (path, schema[path]) for path, i in self.slots.items()}
         values = ", ".join(f"x{i}" for i in self.slots.values())
         self.values = f"({values}{',' if len(self.slots) == 1 else ''})"
         self.namespace: dict[str, Any] = {
@@ -415,21 +412,29 @@ class Extractor:
             "_bad": bad_value, "_skew": _skew, "_lookup": lookup,
         }
         lines = ["def extract(user, now, uid):", *("    " + line for line in self.statements("uid")),
-                 f"    return {self.values}, w"]
+                 f"    return [{self.values[1:-1]}], w", "", "def complete(user, now, uid, w, v, need):"]
+        for i in self.lazy:
+            lines += [f"    if {i} in need:", *("        " + line for line in self.read(i, "uid")), f"        v[{i}] = x{i}"]
+        lines.append("    return w")
         self.source = "\n".join(lines) + "\n"
         namespace = dict(self.namespace)
         exec(compile(self.source, "<lapse:extract>", "exec"), namespace)
         self.extract = namespace["extract"]
-
+        self.complete = namespace["complete"]
 
     def statements(self, uid: str) -> list[str]:
-        """Statements reading ``user`` into locals ``x<slot>`` and the clock-skew warnings into
-        ``w``, given ``now``; ``uid`` is the expression naming the user in an error (evaluated
-        only then). The fused functions of fuse.py paste them too."""
+        """Statements reading ``user`` into locals ``x<slot>`` (lazy ones None) and the
+        clock-skew warnings into ``w``, given ``now``; ``uid`` is the expression naming the user
+        in an error (evaluated only then). The fused functions of fuse.py paste them too."""
         lines = ["w = None"]
-        for path, i, kind in self._kinds:
-            lines += _read_lines(path, i, kind, uid)
+        for i in self._kinds:
+            lines += [f"x{i} = None"] if i in self.lazy else self.read(i, uid)
         return lines
+
+    def read(self, slot: int, uid: str) -> list[str]:
+        """Statements reading one attribute into ``x<slot>``."""
+        path, kind = self._kinds[slot]
+        return _read_lines(path, slot, kind, uid)
 
 
 def _read_lines(path: str, i: int, kind: str, uid: str) -> list[str]:

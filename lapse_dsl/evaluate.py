@@ -131,8 +131,18 @@ class Moment:
 Truth = bool | None
 
 
-def truth(cond: n.Condition, values: Mapping[str, Any], moment: Moment) -> Truth:
-    """Three-valued (Kleene) truth of ``cond`` for the user's ``values`` at ``moment``."""
+def needs_moment(p: n.Predicate) -> bool:
+    """Whether a predicate's truth depends on the occurrence it is judged at: window conditions,
+    and dates (local midnight in the delivery zone). All others are *static*."""
+    if isinstance(p, (n.Before, n.After)):
+        return isinstance(p.point, n.DateLit)
+    return isinstance(p, (n.Between, n.MoreThanAgo, n.LessThanAgo))
+
+
+def truth(cond: n.Condition, values: Mapping[str, Any], moment: Moment | None) -> Truth:
+    """Three-valued (Kleene) truth of ``cond`` for the user's ``values`` at ``moment``; without a
+    moment, the static test: every occurrence-dependent predicate is unknown (and its attribute
+    need not be in ``values``)."""
     if isinstance(cond, n.And):
         result: Truth = True
         for op in cond.operands:
@@ -154,27 +164,33 @@ def truth(cond: n.Condition, values: Mapping[str, Any], moment: Moment) -> Truth
     if isinstance(cond, n.Not):
         v = truth(cond.operand, values, moment)
         return None if v is None else not v
+    if moment is None and needs_moment(cond):
+        return None
     x = values[str(cond.path)]
     if isinstance(cond, n.IsSet):
         return (x is None) if cond.negated else (x is not None)
     if x is None:
         return None
+    if isinstance(cond, (n.Before, n.After)):
+        point = cond.point.value if isinstance(cond.point, n.InstantLit) else _at(moment).point(cond.point)
+        return bool(x < point) if isinstance(cond, n.Before) else bool(x > point)
     if isinstance(cond, n.Between):
-        return bool(moment.back(cond.high) < x <= moment.back(cond.low))
+        return bool(_at(moment).back(cond.high) < x <= _at(moment).back(cond.low))
     if isinstance(cond, n.MoreThanAgo):
-        return bool(x < moment.back(cond.duration))
+        return bool(x < _at(moment).back(cond.duration))
     if isinstance(cond, n.LessThanAgo):
-        return bool(x > moment.back(cond.duration))
-    if isinstance(cond, n.Before):
-        return bool(x < moment.point(cond.point))
-    if isinstance(cond, n.After):
-        return bool(x > moment.point(cond.point))
+        return bool(x > _at(moment).back(cond.duration))
     if isinstance(cond, n.Compare):
         return compare(cond.op, x, cond.value.value)
     if isinstance(cond, n.InList):
         found = any(_equal(x, v.value) for v in cond.values)
         return not found if cond.negated else found
     return bool(x)  # Truthy: the checker made sure it is a boolean
+
+
+def _at(moment: Moment | None) -> Moment:
+    assert moment is not None  # truth() returned early for occurrence-dependent predicates
+    return moment
 
 
 def _equal(x: object, v: object) -> bool:
@@ -317,7 +333,7 @@ class ReferenceProgram:
         return truth(self.rule.segment, values, moment)
 
     def static(self, values: Mapping[str, Any]) -> Truth:
-        return None
+        return truth(self.rule.segment, values, None)
 
     def change(self, values: Mapping[str, Any], after: dt.datetime) -> dt.datetime | None:
         return next_change(((values[path], length) for path, length in self._edges), after)

@@ -15,23 +15,44 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from .check import CheckedRule
-from .compile import CompiledProgram, Entry, Extractor, needs_moment
-from .evaluate import Decision, Moment, controls, decision
+from .compile import CompiledProgram, Entry, Extractor
+from .evaluate import Decision, Moment, controls, decision, needs_moment
 from .timecalc import Tz
 from .userdata import maybe_user_id, user_id_of
 
-__all__ = ["FUSE_MAX", "Fused"]
+__all__ = ["FUSE_MAX", "Fused", "Results"]
 
 FUSE_MAX = 256  # rules; beyond this the general path is used (its per-rule cost dominates anyway)
 _CACHE_MAX = 100_000  # entries per rule and instant: junk timezone values must not grow it unbounded
 _NO_KEY = object()  # a timezone value that is not a string (nor missing): never cached
 
 ZoneOf = Callable[[CheckedRule, Mapping[str, Any]], tuple[Tz, str, "str | None"]]
-Evaluate = Callable[[Mapping[str, Any], dt.datetime], list[Decision]]
-InSegment = Callable[[Mapping[str, Any], dt.datetime], dict[str, "bool | None"]]
+Evaluate = Callable[..., tuple[Decision, ...]]
+InSegment = Callable[..., Mapping[str, "bool | None"]]
+
+
+class Results:
+    """``in_segment`` answers as read-only mappings shared between calls: a host that keeps the
+    answers for a million users then holds a handful of objects, not a million dicts."""
+
+    MAX = 4096  # distinct answer combinations kept; past that each answer is a new mapping
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+        self.cache: dict[tuple[bool | None, ...], Mapping[str, bool | None]] = {}
+        self.one = {v: self.of((v,)) for v in (True, False, None)} if len(self.names) == 1 else {}
+
+    def of(self, answers: tuple[bool | None, ...]) -> Mapping[str, bool | None]:
+        found = self.cache.get(answers)
+        if found is None:
+            found = MappingProxyType(dict(zip(self.names, answers, strict=True)))
+            if len(self.cache) < self.MAX:
+                self.cache[answers] = found
+        return found
 
 
 class Fused:
@@ -47,6 +68,7 @@ class Fused:
         general_evaluate: Evaluate,
         general_in_segment: InSegment,
         require_aware: Callable[[object, str], None],
+        results: Results,
     ) -> None:
         self._programs = programs
         self._active = [p for p in programs if p.rule.status == "active"]
@@ -64,7 +86,7 @@ class Fused:
         namespace.update({
             "_S": self, "_uid": user_id_of, "_idof": maybe_user_id, "_order": _order, "_NO_KEY": _NO_KEY,
             "_general": general_evaluate, "_general_in": general_in_segment, "_controls": controls,
-            "_decide": _decide,
+            "_decide": _decide, "_RESULTS": results,
         })
         for k, program in enumerate(self._active):
             namespace[f"_R{k}"] = program.rule
@@ -110,20 +132,41 @@ def _order(d: Decision) -> tuple[dt.datetime, str]:
     return d.send_at, d.campaign
 
 
-def _prologue(name: str, cache: str, renew: str, general: str, reads: list[str], uid: bool) -> list[str]:
+def _prologue(head: str, cache: str, renew: str, general: str, reads: list[str], uid: bool) -> list[str]:
     lines = [
-        f"def {name}(user, now):",
+        head,
         f"    c = _S.{cache}",
         "    if c[0] is not now and c[0] != now:",
         f"        c = _S.{renew}(now)",
         "    if user.__class__ is not dict:",
-        f"        return {general}(user, now)",
+        f"        return {general}",
     ]
     if uid:
         lines += ["    uid = user.get('user_id')",
                   "    if uid.__class__ is not str or not uid:",
                   "        uid = _uid(user)"]
     return lines + ["    " + line for line in reads]
+
+
+def _static_phase(programs: Sequence[CompiledProgram], extractor: Extractor, helpers: list[str],
+                  uid: str) -> list[str]:
+    """Every rule's static test into ``s<k>``, then the lazy attributes that a rule it does not
+    exclude reads (in slot order, as the general path reads them)."""
+    lazy = {i: [k for k, p in enumerate(programs) if i in _lazy_slots(p, extractor)] for i in extractor.lazy}
+    lazy = {i: users for i, users in lazy.items() if users}
+    lines = [f"    n{i} = False" for i in lazy]
+    for k, program in enumerate(programs):
+        lines += [f"    # {program.rule.name!r}", *_block(program, helpers, static=True), f"    s{k} = s"]
+        needs = [i for i in _lazy_slots(program, extractor) if i in lazy]
+        if needs:
+            lines += ["    if s is not False:", *(f"        n{i} = True" for i in needs)]
+    for i in lazy:
+        lines += [f"    if n{i}:", *("        " + line for line in extractor.read(i, uid))]
+    return lines
+
+
+def _lazy_slots(program: CompiledProgram, extractor: Extractor) -> list[int]:
+    return sorted({extractor.slots[str(p.path)] for p in program.leaves} & set(extractor.lazy))
 
 
 def _key(program: CompiledProgram) -> tuple[list[str], str]:
@@ -150,15 +193,18 @@ def _evaluate_source(programs: Sequence[CompiledProgram], extractor: Extractor, 
     """:func:`lapse_dsl.evaluate.search` without ``since`` or history, pasted once per rule: walk
     the shared occurrence table from the zone's entry, test the segment inline, and on a miss
     skip to where its truth can next change."""
-    lines = _prologue("evaluate", "cache", "renew", "_general", extractor.statements("uid"), uid=True)
+    lines = _prologue("def evaluate(user, now, *, since=None, history=()):", "cache", "renew",
+                      "_general(user, now, since=since, history=history)", extractor.statements("uid"), uid=True)
+    lines[1:1] = ["    if since is not None or history:",
+                  "        return _general(user, now, since=since, history=history)"]
+    lines += _static_phase(programs, extractor, helpers, "uid")
     lines += ["    E = c[1]", "    out = None"]
     for k, program in enumerate(programs):
         rule = program.rule
         key_lines, key = _key(program)
         lines += [
             f"    # {rule.name!r}",
-            *_block(program, helpers, static=True),
-            "    if s is not False:",
+            f"    if s{k} is not False:",
             *("        " + line for line in key_lines),
             f"        e = E[{k}].get({key})",
             "        if e is None:",
@@ -206,10 +252,10 @@ def _evaluate_source(programs: Sequence[CompiledProgram], extractor: Extractor, 
         ]
     lines += [
         "    if out is None:",
-        "        return []",
+        "        return ()",
         "    if len(out) > 1:",
         "        out.sort(key=_order)",
-        "    return out",
+        "    return tuple(out)",
     ]
     return "\n".join(lines) + "\n\n"
 
@@ -225,16 +271,24 @@ def _decide(rule: CheckedRule, user: Mapping[str, Any], uid: str, entry: Entry, 
 
 def _in_segment_source(programs: Sequence[CompiledProgram], extractor: Extractor, helpers: list[str]) -> str:
     # in_segment does not need the user_id: it is looked up only to name the user in an error
-    lines = _prologue("in_segment", "segment_cache", "renew_segment", "_general_in",
+    lines = _prologue("def in_segment(user, at):", "segment_cache", "renew_segment", "_general_in(user, at)",
                       extractor.statements("_idof(user)"), uid=False)
+    lines[1:1] = ["    now = at"]  # clock skew is judged against `at`
+    lines += _static_phase(programs, extractor, helpers, "_idof(user)")
     lines += ["    M = c[1]"]
     for k, program in enumerate(programs):
+        if not program.timed:
+            continue  # the static test is the whole answer: no zone, no window
         key_lines, key = _key(program)
         acquire = [*key_lines, f"m = M[{k}].get({key})", "if m is None:",
                    f"    m = _S.moment({k}, M[{k}], c[2], user, now, {key})"]
-        # the whole segment, static predicates first: the moment is looked up only when needed
-        lines += [f"    # {program.rule.name!r}", *_block(program, helpers, static=not program.timed, acquire=acquire),
-                  f"    s{k} = s"]
-    names = ", ".join(f"{program.rule.name!r}: s{k}" for k, program in enumerate(programs))
-    lines.append(f"    return {{{names}}}")
+        lines += [f"    # {program.rule.name!r}", f"    if s{k} is not False:",
+                  *_block(program, helpers, static=False, acquire=acquire, indent="        "),
+                  f"        s{k} = s"]
+    if len(programs) == 1:
+        lines.append("    return _RESULTS.one[s0]")
+    else:
+        answers = ", ".join(f"s{k}" for k in range(len(programs)))
+        lines += [f"    r = _RESULTS.cache.get(({answers},))",
+                  f"    return _RESULTS.of(({answers},)) if r is None else r"]
     return "\n".join(lines) + "\n\n"

@@ -67,7 +67,7 @@ class Plugin:
         *,
         since: dt.datetime | None = None,
         history: Iterable[Mapping[str, Any]] = (),
-    ) -> list[Decision]:
+    ) -> tuple[Decision, ...]:
         return self._rules.evaluate(user, now, since=since, history=history)
 
     def evaluate_many(

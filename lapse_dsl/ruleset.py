@@ -7,7 +7,7 @@ import copy
 import datetime as dt
 import gc
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +16,21 @@ import attrs
 from . import nodes as n
 from .check import CheckedRule, CheckResult, check
 from .compile import Extractor, compile_rules
-from .errors import Diagnostic, LapseCheckError, LapseError, LapseSyntaxError
+from .errors import Diagnostic, LapseCheckError, LapseError, LapseSyntaxError, UserDataError
 from .evaluate import (
     Decision,
     Moment,
     Program,
     ReferenceProgram,
     delivery_zone,
+    needs_moment,
     next_occurrence,
     parse_history,
     search,
     truth,
 )
 from .explain import Explanation, RuleTrace, condition_traces, summary
-from .fuse import FUSE_MAX, Fused
+from .fuse import FUSE_MAX, Fused, Results
 from .parse import parse
 from .timecalc import Tz
 from .userdata import Reader, maybe_user_id, user_id_of
@@ -57,20 +58,35 @@ class RuleSet:
         self.version = version
         self._naive_zone = get_zone(naive_timezone) if naive_timezone else None
         paths = sorted({str(p.path) for rule in self.rules for p in _predicates(rule.segment)})
+        # Time attributes that only window conditions read are validated only for users whom a rule
+        # reading them does not already exclude by its static conditions (docs/semantics.md).
+        static = {str(p.path) for rule in self.rules for p in _predicates(rule.segment) if not needs_moment(p)}
+        self._lazy = frozenset(p for p in paths if self.schema[p] == "time" and p not in static)
+        self._lazy_of = {rule.name: frozenset(str(p.path) for p in _predicates(rule.segment)) & self._lazy
+                         for rule in self.rules}
+        self._eager = tuple(p for p in paths if p not in self._lazy)
         self._reader = Reader(paths, self.schema, self._naive_zone)
         self._time_paths = tuple(p for p in paths if self.schema[p] == "time")
-        self._extractor = Extractor(self.schema, paths, self._naive_zone)
+        self._extractor = Extractor(self.schema, paths, self._naive_zone, self._lazy)
         compiled = compile_rules(self.rules, self._extractor)
         self._compiled: tuple[Program, ...] = tuple(compiled)
         self._reference_programs: tuple[Program, ...] = tuple(ReferenceProgram(r) for r in self.rules)
         self._programs = self._compiled
         self._active = self._active_programs()
         self._zones: dict[str | None, dict[str, tuple[Tz, str, str | None]]] = {}
-        self._fused = (
-            Fused(compiled, self._extractor, self._zone, self._evaluate_general, self._in_segment_general,
-                  _require_aware)
-            if len(self.rules) <= FUSE_MAX else None
-        )
+        self._results = Results([rule.name for rule in self.rules])
+        self._fused = None
+        if len(self.rules) <= FUSE_MAX:
+            self._fused = Fused(compiled, self._extractor, self._zone, self._evaluate_general,
+                                self._in_segment_general, _require_aware, self._results)
+            # The generated functions take the methods' place on this instance: a host calls them
+            # once per user, and a wrapper call would cost a tenth of the whole evaluation.
+            for name in ("evaluate", "in_segment"):
+                function = getattr(self._fused, name)
+                function.__doc__ = getattr(RuleSet, name).__doc__
+                function.__qualname__ = f"RuleSet.{name}"
+            self.evaluate = self._fused.evaluate  # type: ignore[method-assign]
+            self.in_segment = self._fused.in_segment  # type: ignore[method-assign]
         self._moments: tuple[dt.datetime | None, dict[Tz, Moment]] = (None, {})
         self._checked_now: object = None  # the last `now` validated, so a batch validates it once
 
@@ -92,6 +108,8 @@ class RuleSet:
         clone._programs = programs
         clone._active = clone._active_programs()
         clone._fused = None  # the fused functions belong to the original rules and programs
+        for name in ("evaluate", "in_segment"):
+            clone.__dict__.pop(name, None)  # back to the general methods
         return clone
 
     def _active_programs(self) -> tuple[tuple[CheckedRule, Program], ...]:
@@ -100,36 +118,53 @@ class RuleSet:
 
     # per-user entry points -------------------------------------------------------------------
 
-    def _prepare(self, user: Mapping[str, Any], now: dt.datetime) -> tuple[str, Any, tuple[str, ...]]:
+    def _prepare(
+        self, user: Mapping[str, Any], now: dt.datetime, pairs: Iterable[tuple[CheckedRule, Program]]
+    ) -> tuple[str, Any, tuple[str, ...]]:
         user_id = user.get("user_id") if user.__class__ is dict else None
         if user_id.__class__ is not str or not user_id:
             user_id = user_id_of(user)
-        if self._programs is self._compiled:
-            values, skew = self._extractor.extract(user, now, user_id)
-            return user_id, values, tuple(skew) if skew else ()
-        _, values, warnings = self._prepare_reference(user, now, user_id)
-        return user_id, values, warnings
+        values, skew = self._read(user, now, user_id, pairs)
+        return user_id, values, skew
 
-    def _values(self, user: Mapping[str, Any], at: dt.datetime) -> Any:
-        """The attribute values alone, for in_segment: no user_id needed (only to name the user
-        in an error)."""
-        if user.__class__ is not dict and not isinstance(user, Mapping):
-            user_id_of(user)  # raises: a record must be a mapping
+    def _read(
+        self, user: Mapping[str, Any], now: dt.datetime, user_id: str | None, pairs: Iterable[tuple[CheckedRule, Program]]
+    ) -> tuple[Any, tuple[str, ...]]:
+        """The values the rules of ``pairs`` need and the clock-skew warnings: every attribute
+        but the lazy ones, then the lazy ones that a rule not excluded by its static test reads."""
         if self._programs is self._compiled:
-            return self._extractor.extract(user, at, maybe_user_id(user))[0]
-        return self._prepare_reference(user, at, maybe_user_id(user))[1]
+            values, w = self._extractor.extract(user, now, user_id)
+            need = self._needed(values, pairs)
+            if need:
+                w = self._extractor.complete(user, now, user_id, w, values, {self._extractor.slots[p] for p in need})
+            return values, tuple(w) if w else ()
+        values, skew = self._read_reference(user, now, user_id, self._eager)
+        need = self._needed(values, pairs)
+        if need:
+            more, more_skew = self._read_reference(user, now, user_id, need)
+            values.update(more)
+            skew += more_skew
+        return values, skew
 
-    def _prepare_reference(
-        self, user: Mapping[str, Any], now: dt.datetime, user_id: str | None
-    ) -> tuple[str | None, dict[str, Any], tuple[str, ...]]:
-        values = self._reader.read(user, user_id)
+    def _needed(self, values: Any, pairs: Iterable[tuple[CheckedRule, Program]]) -> set[str]:
+        need: set[str] = set()
+        for rule, program in pairs:
+            lazy = self._lazy_of[rule.name]
+            if lazy and not need.issuperset(lazy) and program.static(values) is not False:
+                need |= lazy
+        return need
+
+    def _read_reference(
+        self, user: Mapping[str, Any], now: dt.datetime, user_id: str | None, paths: Collection[str]
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        values = self._reader.read(user, user_id, paths)
         warnings: list[str] = []
         for path in self._time_paths:
-            x = values[path]
+            x = values.get(path)
             if x is not None and x > now:
                 values[path] = now
                 warnings.append(f"{path} {x.isoformat()} is later than now; counted as now (clock skew)")
-        return user_id, values, tuple(warnings)
+        return values, tuple(warnings)
 
     def _zone(self, rule: CheckedRule, user: Mapping[str, Any]) -> tuple[Tz, str, str | None]:
         """The rule's delivery zone for this user; for ``local`` rules cached per timezone value
@@ -156,11 +191,10 @@ class RuleSet:
         *,
         since: dt.datetime | None = None,
         history: Iterable[Mapping[str, Any]] = (),
-    ) -> list[Decision]:
+    ) -> tuple[Decision, ...]:
         """At most one decision per rule: the earliest qualifying occurrence, ordered by
         ``(send_at, campaign)``. Raises :class:`UserDataError` for a malformed record."""
-        if since is None and not history and self._fused is not None:
-            return self._fused.evaluate(user, now)
+        # (On a fused rule set the instance's generated function answers instead; see __init__.)
         return self._evaluate_general(user, now, since=since, history=history)
 
     def _evaluate_general(
@@ -170,13 +204,13 @@ class RuleSet:
         *,
         since: dt.datetime | None = None,
         history: Iterable[Mapping[str, Any]] = (),
-    ) -> list[Decision]:
+    ) -> tuple[Decision, ...]:
         if now is not self._checked_now:
             _require_aware(now, "now")
             self._checked_now = now
         if since is not None:
             _require_aware(since, "since")
-        user_id, values, skew = self._prepare(user, now)
+        user_id, values, skew = self._prepare(user, now, self._active)
         past = parse_history(history, self._naive_zone, user_id) if history else ()
         decisions = []
         for rule, program in self._active:
@@ -191,34 +225,36 @@ class RuleSet:
                 decisions.append(decision)
         if len(decisions) > 1:
             decisions.sort(key=_order)
-        return decisions
+        return tuple(decisions)
 
-    def in_segment(self, user: Mapping[str, Any], at: dt.datetime) -> dict[str, bool | None]:
-        """Each rule's segment at instant ``at``: True, False or None (unknown)."""
-        if self._fused is not None:
-            return self._fused.in_segment(user, at)
+    def in_segment(self, user: Mapping[str, Any], at: dt.datetime) -> Mapping[str, bool | None]:
+        """Each rule's segment at instant ``at``: True, False or None (unknown), as a read-only
+        mapping from campaign name (shared between calls with the same answers)."""
         return self._in_segment_general(user, at)
 
-    def _in_segment_general(self, user: Mapping[str, Any], at: dt.datetime) -> dict[str, bool | None]:
+    def _in_segment_general(self, user: Mapping[str, Any], at: dt.datetime) -> Mapping[str, bool | None]:
         if at is not self._checked_now:
             _require_aware(at, "at")
             self._checked_now = at
-        values = self._values(user, at)
+        if user.__class__ is not dict and not isinstance(user, Mapping):
+            user_id_of(user)  # raises: a record must be a mapping
+        # no user_id needed: it is looked up only to name the user in an error
+        values = self._read(user, at, maybe_user_id(user), zip(self.rules, self._programs, strict=True))[0]
         cache = self._moments  # moments (and their window bounds) are shared by all users of an instant
         if cache[0] is not at:
             cache = self._moments = (at, {})  # one tuple: a thread never pairs an instant with another's moments
         moments = cache[1]
-        out: dict[str, bool | None] = {}
+        out: list[bool | None] = []
         for rule, program in zip(self.rules, self._programs, strict=True):
             if program.static(values) is False:  # false whatever the time: no zone or window work
-                out[rule.name] = False
+                out.append(False)
                 continue
             zone = self._zone(rule, user)[0]
             moment = moments.get(zone)
             if moment is None:
                 moment = moments[zone] = Moment.of(at, zone)
-            out[rule.name] = program.segment(values, moment)
-        return out
+            out.append(program.segment(values, moment))
+        return self._results.of(tuple(out))
 
     def explain(
         self,
@@ -232,10 +268,21 @@ class RuleSet:
         produce a decision. Drafts and paused campaigns are explained too."""
         _require_aware(now, "now")
         user_id = user_id_of(user)
-        values, skew = self._prepare_reference(user, now, user_id)[1:]
+        values, skew = self._read_reference(user, now, user_id, self._eager)
+        need = self._needed(values, zip(self.rules, self._reference_programs, strict=True))
+        notes = list(skew)
+        for path in sorted(self._lazy):
+            try:
+                more, more_skew = self._read_reference(user, now, user_id, (path,))
+            except UserDataError as exc:
+                if path in need:
+                    raise
+                # evaluate would not read it either: every rule reading it excludes the user anyway
+                more, more_skew = {path: None}, (f"{exc}; not needed: the rules that read it exclude this user",)
+            values.update(more)
+            notes += more_skew
         past = parse_history(history, self._naive_zone, user_id)
         traces = []
-        notes = list(skew)
         for rule in self.rules:
             zone, zone_name, fallback = delivery_zone(rule, user, self.default_timezone)
             if fallback and fallback not in notes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from .errors import UserDataError
@@ -118,9 +118,12 @@ class Reader:
         self.fields = tuple((p, tuple(p.split(".")), schema[p]) for p in sorted(set(paths)))
         self.naive_zone = naive_zone
 
-    def read(self, user: Mapping[str, Any], user_id: str | None) -> dict[str, Any]:
+    def read(self, user: Mapping[str, Any], user_id: str | None, only: Collection[str] | None = None) -> dict[str, Any]:
+        """The typed values of every attribute (or of those in ``only``), in name order."""
         values: dict[str, Any] = {}
         for name, parts, kind in self.fields:
+            if only is not None and name not in only:
+                continue
             raw = lookup(user, parts, name)
             if raw is None:
                 values[name] = MISSING

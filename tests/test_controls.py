@@ -593,7 +593,7 @@ def test_grace(clauses: tuple[str, ...], late: dt.timedelta, sent_late: bool) ->
 )
 def test_status_never_decides_but_explain_previews(status: str, word: str) -> None:
     rs = campaign(f"status {status}", 'message title "Hi"')
-    assert rs.evaluate(USER, CAP_NOW) == []
+    assert rs.evaluate(USER, CAP_NOW) == ()
     (trace,) = rs.explain(USER, CAP_NOW).rules
     assert trace.status == status and trace.decision is None
     assert trace.reason.startswith(word)

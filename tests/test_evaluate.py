@@ -120,7 +120,7 @@ def test_three_valued_logic(segment: str, attrs: dict[str, Any], expected: bool 
     if expected is True:
         assert [d.send_at for d in decisions] == [at("2026-12-04T09:00:00Z")]
     elif "last_used" not in segment and "first_used" not in segment:
-        assert decisions == []
+        assert decisions == ()
 
 
 # -- since, grace and catch-up ---------------------------------------------------------------------
@@ -298,7 +298,7 @@ def test_until_is_inclusive_of_its_local_date(path: str) -> None:
     assert [d.send_at for d in rules.evaluate({**user, "last_used": "2026-11-26T12:00:00Z"}, at("2026-12-01T00:00:00Z"))] \
         == [at("2026-12-10T22:45:00Z")]
     # would enter on 12-17: after the campaign ended
-    assert rules.evaluate({**user, "last_used": "2026-12-02T12:00:00Z"}, at("2026-12-03T00:00:00Z")) == []
+    assert rules.evaluate({**user, "last_used": "2026-12-02T12:00:00Z"}, at("2026-12-03T00:00:00Z")) == ()
 
 
 @PATHS
@@ -307,9 +307,9 @@ def test_once(path: str) -> None:
     user = {"user_id": "u", "timezone": "America/New_York", "last_used": "2026-12-01T00:00:00Z"}
     (d,) = rules.evaluate(user, at("2026-12-20T00:00:00Z"))
     assert d.send_at == at("2026-12-24T23:00:00Z")
-    assert rules.evaluate(user, at("2026-12-24T23:00:01Z")) == []  # past: nothing more
+    assert rules.evaluate(user, at("2026-12-24T23:00:01Z")) == ()  # past: nothing more
     # not in the segment at its one occurrence: no decision at all
-    assert rules.evaluate({**user, "last_used": "2026-12-20T00:00:00Z"}, at("2026-12-20T01:00:00Z")) == []
+    assert rules.evaluate({**user, "last_used": "2026-12-20T00:00:00Z"}, at("2026-12-20T01:00:00Z")) == ()
 
 
 @PATHS
@@ -334,7 +334,7 @@ def test_search_horizon(days: int, expected: str | None, path: str) -> None:
 def test_user_who_can_never_enter_again_has_no_decision(path: str) -> None:
     rules = pick("segment last_used less than 1w ago; send push weekly thu 17:45 local", path)
     user = {"user_id": "u", "timezone": "America/New_York", "last_used": "2026-01-01T00:00:00Z"}
-    assert rules.evaluate(user, at("2026-12-01T00:00:00Z")) == []
+    assert rules.evaluate(user, at("2026-12-01T00:00:00Z")) == ()
 
 
 @PATHS

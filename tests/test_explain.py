@@ -197,7 +197,7 @@ def test_explain_with_since_matches_evaluate() -> None:
     user = {**LAPSING, "last_used": "2026-11-10T22:45:00Z"}
     now = since + dt.timedelta(minutes=15)
     trace = RULES.explain(user, now, since=since).rules[0]
-    assert RULES.evaluate(user, now, since=since) == ([trace.decision] if trace.decision else [])
+    assert RULES.evaluate(user, now, since=since) == ((trace.decision,) if trace.decision else ())
     # at 12-03 it is 23 days: out, and never again
     assert trace.decision is None
 

@@ -124,7 +124,7 @@ def test_golden_through_evaluate(case: Case) -> None:
         assert str(decision.local_send_at.tzinfo) == case.zone
         now = want + dt.timedelta(microseconds=1)
     if case.ends:
-        assert rules.evaluate(user, now) == []
+        assert rules.evaluate(user, now) == ()
 
 
 # -- nominal wall times ------------------------------------------------------------------------

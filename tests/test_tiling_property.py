@@ -94,7 +94,7 @@ def test_weekly_windows_capture_each_user_exactly_once(zone_name: str, start: dt
         for rules in (RULES, REFERENCE):
             decisions = rules.evaluate(user, now)
             assert [d.send_at for d in decisions] == [moments[k].at]
-            assert rules.evaluate(user, moments[k].at + SECOND, since=moments[k].at) == []
+            assert rules.evaluate(user, moments[k].at + SECOND, since=moments[k].at) == ()
 
 
 # A wider variant: any weekday and time (including times inside gaps and folds), any weekly window.
