@@ -150,16 +150,17 @@ def _prologue(head: str, cache: str, renew: str, general: str, reads: list[str],
 
 def _static_phase(programs: Sequence[CompiledProgram], extractor: Extractor, helpers: list[str],
                   uid: str) -> list[str]:
-    """Every rule's static test into ``s<k>``, then the lazy attributes that a rule it does not
-    exclude reads (in slot order, as the general path reads them)."""
+    """Every rule's static test into ``s<k>``, then the lazy attributes read by a rule whose static
+    test left the answer open (in slot order, as the general path reads them). An unread one stays
+    None, which is what the static test assumed: the answer is the same."""
     lazy = {i: [k for k, p in enumerate(programs) if i in _lazy_slots(p, extractor)] for i in extractor.lazy}
     lazy = {i: users for i, users in lazy.items() if users}
     lines = [f"    n{i} = False" for i in lazy]
     for k, program in enumerate(programs):
         lines += [f"    # {program.rule.name!r}", *_block(program, helpers, static=True), f"    s{k} = s"]
         needs = [i for i in _lazy_slots(program, extractor) if i in lazy]
-        if needs:
-            lines += ["    if s is not False:", *(f"        n{i} = True" for i in needs)]
+        if needs:  # true or false whatever the windows say: they need not be read
+            lines += ["    if s is None:", *(f"        n{i} = True" for i in needs)]
     for i in lazy:
         lines += [f"    if n{i}:", *("        " + line for line in extractor.read(i, uid))]
     return lines

@@ -58,8 +58,8 @@ class RuleSet:
         self.version = version
         self._naive_zone = get_zone(naive_timezone) if naive_timezone else None
         paths = sorted({str(p.path) for rule in self.rules for p in _predicates(rule.segment)})
-        # Time attributes that only window conditions read are validated only for users whom a rule
-        # reading them does not already exclude by its static conditions (docs/semantics.md).
+        # Time attributes that only window conditions read are read only for users for whom a rule
+        # reading them has an open static answer (docs/semantics.md, "Which attributes are read").
         static = {str(p.path) for rule in self.rules for p in _predicates(rule.segment) if not needs_moment(p)}
         self._lazy = frozenset(p for p in paths if self.schema[p] == "time" and p not in static)
         self._lazy_of = {rule.name: frozenset(str(p.path) for p in _predicates(rule.segment)) & self._lazy
@@ -144,13 +144,17 @@ class RuleSet:
             more, more_skew = self._read_reference(user, now, user_id, need)
             values.update(more)
             skew += more_skew
+        for path in self._lazy - need:
+            values[path] = None
         return values, skew
 
     def _needed(self, values: Any, pairs: Iterable[tuple[CheckedRule, Program]]) -> set[str]:
         need: set[str] = set()
         for rule, program in pairs:
             lazy = self._lazy_of[rule.name]
-            if lazy and not need.issuperset(lazy) and program.static(values) is not False:
+            # a static answer of true or false holds whatever the window attributes say (an unread
+            # one stays None, unknown, exactly what the static test assumed)
+            if lazy and not need.issuperset(lazy) and program.static(values) is None:
                 need |= lazy
         return need
 
@@ -277,8 +281,8 @@ class RuleSet:
             except UserDataError as exc:
                 if path in need:
                     raise
-                # evaluate would not read it either: every rule reading it excludes the user anyway
-                more, more_skew = {path: None}, (f"{exc}; not needed: the rules that read it exclude this user",)
+                # evaluate would not read it either: no rule reading it has an open answer
+                more, more_skew = {path: None}, (f"{exc}; not needed: the other conditions decide every rule that reads it",)
             values.update(more)
             notes += more_skew
         past = parse_history(history, self._naive_zone, user_id)

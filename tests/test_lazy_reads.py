@@ -1,0 +1,229 @@
+"""Which attributes are read for a user (docs/semantics.md, "Which attributes are read"): static
+attributes always, a time attribute that only window conditions read only when a rule reading it
+is not already excluded by its static conditions. Every path must agree: the fused functions, the
+general path (since/history, a record that is not a dict, a rule set too big to fuse) and the
+reference. Also the shapes of the answers: evaluate's tuple and in_segment's shared mapping."""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+
+import lapse_dsl
+from lapse_dsl import UserDataError
+from lapse_dsl.fuse import FUSE_MAX, Results
+
+UTC = dt.UTC
+# Thu 2026-12-03 17:45 UTC; `between 2w and 3w` there is (11-12 17:45Z, 11-19 17:45Z].
+T = dt.datetime(2026, 12, 3, 17, 45, tzinfo=UTC)
+IN = "2026-11-15T10:00:00Z"
+IOS = 'segment platform = "ios" and last_used between 2w and 3w; send push weekly thu 17:45 utc'
+
+
+class Record(Mapping[str, Any]):
+    """A user record that is a Mapping but not a dict: it takes the general path."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def paths(rules: lapse_dsl.RuleSet) -> list[tuple[str, Callable[..., Any], Callable[..., Any]]]:
+    """(name, evaluate(user, now), in_segment(user, at)) for every way a host reaches an answer."""
+    reference = rules.reference()
+    return [
+        ("fused", rules.evaluate, rules.in_segment),
+        ("general", lambda u, now: rules.evaluate(u, now, since=now - dt.timedelta(hours=1)),
+         lambda u, at: rules.in_segment(Record(u), at)),
+        ("mapping", lambda u, now: rules.evaluate(Record(u), now), lambda u, at: rules.in_segment(Record(u), at)),
+        ("reference", reference.evaluate, reference.in_segment),
+    ]
+
+
+def test_the_fused_functions_answer_for_the_instance() -> None:
+    rules = lapse_dsl.compile(IOS)
+    assert rules.evaluate.__qualname__ == "RuleSet.evaluate"
+    assert rules.evaluate.__doc__ == lapse_dsl.RuleSet.evaluate.__doc__
+    assert "<lapse:fused>" in rules.evaluate.__code__.co_filename
+    assert "<lapse:fused>" in rules.in_segment.__code__.co_filename
+    reference = rules.reference()  # a derived rule set answers with the general methods again
+    assert reference.evaluate.__func__ is lapse_dsl.RuleSet.evaluate  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("bad", ["not a time", "2026-11-15 10:00", 1e20, [1]])
+def test_a_malformed_window_attribute_of_an_excluded_user_is_not_read(bad: object) -> None:
+    rules = lapse_dsl.compile(IOS)
+    android = {"user_id": "a", "platform": "android", "last_used": bad}
+    ios = {**android, "platform": "ios"}
+    for name, evaluate, in_segment in paths(rules):
+        assert evaluate(android, T) == (), name
+        assert in_segment(android, T) == {"<string>:1": False}, name
+        with pytest.raises(UserDataError) as info:
+            evaluate(ios, T)
+        assert info.value.attribute == "last_used", name
+        with pytest.raises(UserDataError):
+            in_segment(ios, T)
+
+
+def test_an_unknown_static_answer_still_reads_the_window_attribute() -> None:
+    rules = lapse_dsl.compile(IOS)
+    unknown = {"user_id": "a", "last_used": "junk"}  # no platform: the static test is unknown, not false
+    for name, evaluate, in_segment in paths(rules):
+        with pytest.raises(UserDataError, match=r"^last_used: 'junk' is not an ISO-8601 time"):
+            evaluate(unknown, T)
+        with pytest.raises(UserDataError, match=r"^last_used"):
+            in_segment(unknown, T)
+        assert name
+
+
+def test_a_window_attribute_is_read_when_any_rule_reading_it_needs_it() -> None:
+    rules = lapse_dsl.compile(
+        'campaign "ios" { segment platform = "ios" and last_used between 2w and 3w; send push weekly thu 17:45 utc }\n'
+        'campaign "web" { segment platform = "web" and last_used more than 1d ago; send email daily 09:00 utc }\n'
+        'campaign "all" { segment sessions > 3; send push daily 10:00 utc }\n'
+    )
+    android = {"user_id": "a", "platform": "android", "sessions": 5, "last_used": "junk"}
+    for name, evaluate, in_segment in paths(rules):
+        (d,) = evaluate(android, T)  # only "all" can select the user: it still gets its decision
+        assert d.campaign == "all", name
+        assert in_segment(android, T) == {"ios": False, "web": False, "all": True}
+        with pytest.raises(UserDataError, match=r"^last_used"):
+            evaluate({**android, "platform": "web"}, T)
+
+
+def test_a_paused_campaign_does_not_make_evaluate_read_its_attributes() -> None:
+    rules = lapse_dsl.compile(
+        'campaign "old" { segment last_used between 2w and 3w; send push weekly thu 17:45 utc; status paused }\n'
+        'campaign "new" { segment sessions > 3; send push daily 10:00 utc }\n'
+    )
+    user = {"user_id": "a", "sessions": 5, "last_used": "junk"}
+    for name, evaluate, in_segment in paths(rules):
+        assert [d.campaign for d in evaluate(user, T)] == ["new"], name
+        with pytest.raises(UserDataError, match=r"^last_used"):
+            in_segment(user, T)  # in_segment answers for every campaign, paused ones too
+
+
+def test_static_attributes_are_validated_first_then_needed_window_attributes() -> None:
+    rules = lapse_dsl.compile(
+        'attribute zeta: string\n'
+        'segment zeta = "z" or (first_used more than 1d ago and last_used between 2w and 3w); send push daily 9:00 utc'
+    )
+    both_bad = {"user_id": "a", "zeta": 7, "first_used": "junk", "last_used": "junk"}
+    windows_bad = {"user_id": "a", "first_used": "junk", "last_used": "junk"}
+    for name, evaluate, in_segment in paths(rules):
+        with pytest.raises(UserDataError, match=r"^zeta: expected a string"):
+            evaluate(both_bad, T)  # zeta is static: read before the window attributes, whatever the names
+        with pytest.raises(UserDataError, match=r"^first_used"):
+            evaluate(windows_bad, T)  # then the window attributes, in name order
+        with pytest.raises(UserDataError, match=r"^first_used"):
+            in_segment(windows_bad, T)
+        # zeta = "z" makes the segment true whatever the windows say: they are not read
+        (d,) = evaluate({**windows_bad, "zeta": "z"}, T)
+        assert d.send_at == dt.datetime(2026, 12, 4, 9, 0, tzinfo=UTC), name
+        assert in_segment({**windows_bad, "zeta": "z"}, T) == {"<string>:2": True}
+
+
+def test_a_time_attribute_a_static_condition_reads_is_always_validated() -> None:
+    rules = lapse_dsl.compile(
+        'campaign "a" { segment platform = "ios" and last_used between 2w and 3w; send push weekly thu 17:45 utc }\n'
+        'campaign "b" { segment last_used before 2026-01-01T00:00:00Z; send push daily 10:00 utc }\n'
+    )
+    android = {"user_id": "a", "platform": "android", "last_used": "junk"}
+    for name, evaluate, in_segment in paths(rules):
+        with pytest.raises(UserDataError, match=r"^last_used"):
+            evaluate(android, T)
+        with pytest.raises(UserDataError, match=r"^last_used"):
+            in_segment(android, T)
+        assert name
+
+
+def test_explain_notes_a_malformed_attribute_evaluation_did_not_need() -> None:
+    rules = lapse_dsl.compile(IOS)
+    explanation = rules.explain({"user_id": "a", "platform": "android", "last_used": "junk"}, T)
+    assert explanation.rules[0].decision is None
+    assert any(note.startswith("last_used: 'junk' is not an ISO-8601 time") and "not needed" in note
+               for note in explanation.warnings)
+    with pytest.raises(UserDataError, match=r"^last_used"):
+        rules.explain({"user_id": "a", "platform": "ios", "last_used": "junk"}, T)
+
+
+def test_clock_skew_of_a_window_attribute_is_reported_when_it_is_read() -> None:
+    rules = lapse_dsl.compile('segment platform = "ios" and last_used less than 30d ago; send push daily 18:00 utc')
+    future = {"user_id": "a", "platform": "ios", "last_used": "2026-12-10T00:00:00Z"}
+    for name, evaluate, _ in paths(rules):
+        (d,) = evaluate(future, T)
+        assert d.warnings == ("last_used 2026-12-10T00:00:00+00:00 is later than now; counted as now (clock skew)",), name
+
+
+def test_in_segment_needs_no_user_id_but_names_it_in_errors() -> None:
+    rules = lapse_dsl.compile(IOS)
+    for name, evaluate, in_segment in paths(rules):
+        assert in_segment({"platform": "ios", "last_used": IN}, T) == {"<string>:1": True}, name
+        with pytest.raises(UserDataError, match="no user_id"):
+            evaluate({"platform": "ios", "last_used": IN}, T)
+        with pytest.raises(UserDataError) as info:
+            in_segment({"user_id": 42, "platform": "ios", "last_used": "junk"}, T)
+        assert info.value.user_id == "42"
+        with pytest.raises(UserDataError) as info:
+            in_segment({"platform": "ios", "last_used": "junk"}, T)
+        assert info.value.user_id is None
+    with pytest.raises(UserDataError, match="must be an object"):
+        rules.in_segment(["not", "a", "record"], T)  # type: ignore[arg-type]
+
+
+def test_answers_are_immutable() -> None:
+    rules = lapse_dsl.compile(
+        'campaign "a" { segment platform = "ios" and last_used between 2w and 3w; send push weekly thu 17:45 utc }\n'
+        'campaign "b" { segment platform = "web"; send push daily 10:00 utc }\n'
+    )
+    for name, evaluate, in_segment in paths(rules):
+        none = evaluate({"user_id": "a", "platform": "android"}, T)
+        assert type(none) is tuple and none == (), name
+        decisions = evaluate({"user_id": "a", "platform": "ios", "last_used": IN}, T)
+        assert type(decisions) is tuple and len(decisions) == 1
+        first = in_segment({"platform": "ios", "last_used": IN}, T)
+        second = in_segment({"platform": "ios", "last_used": "2026-11-16T00:00:00Z"}, T)
+        assert isinstance(first, types.MappingProxyType) and first is second
+        assert first == {"a": True, "b": False} and dict(first) == {"a": True, "b": False}
+        with pytest.raises(TypeError):
+            first["a"] = False  # type: ignore[index]
+
+
+def test_answers_stay_correct_past_the_shared_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Results, "MAX", 3)
+    rules = lapse_dsl.compile("\n".join(
+        f'campaign "c{i}" {{ segment sessions > {i}; send push daily 10:00 utc }}' for i in range(6)))
+    for name, _, in_segment in paths(rules):
+        answers = [in_segment({"sessions": s}, T) for s in range(-1, 7)]  # 7 combinations: 3 are kept
+        assert [dict(a) for a in answers] == [{f"c{i}": s > i for i in range(6)} for s in range(-1, 7)], name
+        assert in_segment({"sessions": -5}, T) is answers[0]  # kept: shared
+        assert in_segment({"sessions": 6}, T) is not answers[-1]  # not kept: a new mapping, equal
+        assert in_segment({"sessions": 6}, T) == answers[-1]
+        assert in_segment({"sessions": None}, T) == {f"c{i}": None for i in range(6)}
+
+
+def test_a_rule_set_too_big_to_fuse_answers_the_same() -> None:
+    text = "\n".join(
+        f'campaign "c{i}" {{ segment platform = "ios" and last_used between {2 + i % 3}w and {3 + i % 3}w; '
+        f"send push weekly thu 17:45 local }}"
+        for i in range(FUSE_MAX + 1)
+    )
+    big = lapse_dsl.compile(text)
+    assert "<lapse:fused>" not in getattr(big.evaluate, "__code__", big.evaluate.__func__.__code__).co_filename  # type: ignore[attr-defined]
+    small = lapse_dsl.compile("\n".join(text.splitlines()[:3]))
+    user = {"user_id": "u", "platform": "ios", "last_used": IN, "timezone": "Europe/Paris"}
+    assert [d.campaign for d in big.evaluate(user, T)][:1] == [d.campaign for d in small.evaluate(user, T)][:1]
+    assert big.evaluate({**user, "platform": "android", "last_used": "junk"}, T) == ()
+    assert dict(big.in_segment(user, T))["c0"] == small.in_segment(user, T)["c0"]
