@@ -326,3 +326,30 @@ def test_entry_point_from_an_installed_wheel(tmp_path: Path, rule_file: Path) ->
     assert got["dist"] == "lapse-dsl" or got["dist"] == "lapse_dsl"
     assert got["class"] == "Plugin"
     assert got["send_at"] == "2026-12-03T22:45:00+00:00"
+
+
+def test_in_segment_from_many_threads_at_different_instants() -> None:
+    text = (
+        'campaign "w" { segment platform = "ios" and last_used between 2w and 3w; send push weekly thu 17:45 local }\n'
+        'campaign "d" { segment last_used before 2026-10-01 and sessions > 1; send email daily 09:00 local }\n'
+    )
+    zones = ["America/New_York", "Europe/Dublin", "Australia/Lord_Howe", "Asia/Kathmandu", "nope", None]
+    base = dt.datetime(2026, 10, 20, tzinfo=UTC)
+    users = [{"platform": ["ios", "web"][i % 2], "timezone": zones[i % len(zones)], "sessions": i % 4,
+              "last_used": (base - dt.timedelta(hours=7 * i)).isoformat()} for i in range(600)]
+    ats = [base + dt.timedelta(days=d, minutes=d) for d in range(0, 30, 6)]
+    reference = lapse_dsl.compile(text).reference()
+    serial = {at: [dict(reference.in_segment(u, at)) for u in users] for at in ats}
+    shared = lapse_dsl.compile(text)  # fresh caches, filled by the threads concurrently
+    barrier = threading.Barrier(8)
+
+    def worker(k: int) -> list[tuple[dt.datetime, list[dict[str, Any]]]]:
+        barrier.wait(timeout=60)
+        order = ats[k % len(ats):] + ats[:k % len(ats)]
+        return [(at, [dict(shared.in_segment(u, at)) for u in users]) for at in order]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outputs = list(pool.map(worker, range(8)))
+    for output in outputs:
+        for at, got in output:
+            assert got == serial[at]
