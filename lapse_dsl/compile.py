@@ -24,7 +24,7 @@ from .schedule import occurrences
 from .timecalc import UTC, Tz, local_midnight
 from .userdata import bad_value, lookup, parse_time
 
-__all__ = ["CompiledProgram", "Entry", "Extractor", "compile_rules", "depends_on_time", "needs_moment"]
+__all__ = ["CompiledProgram", "Entry", "Extractor", "compile_rules"]
 
 _names = itertools.count()  # unique names for generated helper functions
 _TABLES_MAX = 4096  # cached occurrence tables; cleared wholesale when full (batches reuse a handful)
@@ -107,7 +107,7 @@ class CompiledProgram:
         self.segment = namespace[name]
         self.static = namespace[name + "_static"]
         self.change = namespace[name + "_change"]
-        self.leaves = _leaves(rule.segment)
+        self.leaves = n.predicates(rule.segment)
         # whether the segment's truth depends on the occurrence (else the static test decides it)
         self.timed = any(needs_moment(p) for p in self.leaves)
         self.source = source  # kept for debugging and tests
@@ -279,7 +279,7 @@ class _Gen:
         negate = "not " if is_and else ""
         lines = [f"r = {'True' if is_and else 'False'}"]
         # static predicates first: a user they exclude costs no window arithmetic
-        for i, op in enumerate(sorted(cond.operands, key=depends_on_time)):
+        for i, op in enumerate(sorted(cond.operands, key=_depends_on_time)):
             if isinstance(op, (n.And, n.Or, n.Not)):
                 t = f"t{i}"
                 lines += self._value(op, t)
@@ -374,19 +374,12 @@ def change_lines(name: str, flips: Sequence[tuple[int, dt.timedelta]], constants
     return lines
 
 
-def _leaves(cond: n.Condition) -> list[n.Predicate]:
-    if isinstance(cond, (n.And, n.Or)):
-        return [p for op in cond.operands for p in _leaves(op)]
-    if isinstance(cond, n.Not):
-        return _leaves(cond.operand)
-    return [cond]
 
-
-def depends_on_time(cond: n.Condition) -> bool:
+def _depends_on_time(cond: n.Condition) -> bool:
     if isinstance(cond, (n.And, n.Or)):
-        return any(depends_on_time(c) for c in cond.operands)
+        return any(_depends_on_time(c) for c in cond.operands)
     if isinstance(cond, n.Not):
-        return depends_on_time(cond.operand)
+        return _depends_on_time(cond.operand)
     return isinstance(cond, (n.Between, n.MoreThanAgo, n.LessThanAgo, n.Before, n.After))
 
 

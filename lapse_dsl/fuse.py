@@ -1,15 +1,19 @@
 """One generated function per rule set for each per-user hot path: ``evaluate`` (without ``since``
 or history) and ``in_segment``.
 
-:mod:`lapse_dsl.compile` generates code per rule. Called rule by rule through the
-:class:`~lapse_dsl.ruleset.RuleSet`, a user would still cost a call per layer: the reader, each
-rule's static test, the zone lookup, a cursor, the search. Here those pieces are pasted into one
-function per rule set: the attribute reads and checks (:attr:`Extractor.lines`), then per rule its
-static test as inline statements and, only for a user the test does not exclude, the zone and the
-occurrence cursor from a cache that lives for one ``now`` and is keyed by the raw ``timezone``
-string. Everything else (a ``since``, a history, a record that is not a ``dict``, a rule set too
-big to fuse) takes the general path; the test suite holds both to the reference evaluator.
-"""
+:mod:`lapse_dsl.compile` generates code per rule. Called rule by rule, a user would still cost a
+call per layer: the reader, each rule's static test, the zone lookup, a cursor, the search. Here
+those pieces are pasted into one function per rule set, in three phases:
+
+1. the attribute reads and checks (:meth:`Extractor.statements`), then every rule's static test;
+2. the window-only time attributes that a rule whose static answer is still open reads
+   (docs/semantics.md, "Which attributes are read");
+3. per rule that is not excluded, the zone and the occurrence cursor from a cache that lives for
+   one ``now`` and is keyed by the raw ``timezone`` string, and the search (or, for
+   ``in_segment``, the segment) inline.
+
+Everything else (a ``since``, a history, a record that is not a ``dict``, a rule set too big to
+fuse) takes the general path; the test suite holds both to the reference evaluator."""
 
 from __future__ import annotations
 

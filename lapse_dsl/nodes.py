@@ -204,6 +204,15 @@ class Or:
 Predicate = Between | MoreThanAgo | LessThanAgo | Before | After | Compare | InList | IsSet | Truthy
 Condition = Predicate | Not | And | Or
 
+
+def predicates(cond: Condition) -> list[Predicate]:
+    """The leaves of a condition, in source order."""
+    if isinstance(cond, (And, Or)):
+        return [p for op in cond.operands for p in predicates(op)]
+    if isinstance(cond, Not):
+        return predicates(cond.operand)
+    return [cond]
+
 TIME_PREDICATES = (Between, MoreThanAgo, LessThanAgo, Before, After)
 
 

@@ -57,12 +57,12 @@ class RuleSet:
         self.naive_timezone = naive_timezone
         self.version = version
         self._naive_zone = get_zone(naive_timezone) if naive_timezone else None
-        paths = sorted({str(p.path) for rule in self.rules for p in _predicates(rule.segment)})
+        paths = sorted({str(p.path) for rule in self.rules for p in n.predicates(rule.segment)})
         # Time attributes that only window conditions read are read only for users for whom a rule
         # reading them has an open static answer (docs/semantics.md, "Which attributes are read").
-        static = {str(p.path) for rule in self.rules for p in _predicates(rule.segment) if not needs_moment(p)}
+        static = {str(p.path) for rule in self.rules for p in n.predicates(rule.segment) if not needs_moment(p)}
         self._lazy = frozenset(p for p in paths if self.schema[p] == "time" and p not in static)
-        self._lazy_of = {rule.name: frozenset(str(p.path) for p in _predicates(rule.segment)) & self._lazy
+        self._lazy_of = {rule.name: frozenset(str(p.path) for p in n.predicates(rule.segment)) & self._lazy
                          for rule in self.rules}
         self._eager = tuple(p for p in paths if p not in self._lazy)
         self._reader = Reader(paths, self.schema, self._naive_zone)
@@ -320,13 +320,6 @@ def _require_aware(value: object, name: str) -> None:
 def _as_active(rule: CheckedRule) -> CheckedRule:
     return attrs.evolve(rule, status="active")
 
-
-def _predicates(cond: n.Condition) -> list[n.Predicate]:
-    if isinstance(cond, (n.And, n.Or)):
-        return [p for op in cond.operands for p in _predicates(op)]
-    if isinstance(cond, n.Not):
-        return _predicates(cond.operand)
-    return [cond]
 
 
 def _validate_zone_option(name: str | None, option: str) -> None:

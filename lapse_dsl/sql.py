@@ -64,7 +64,7 @@ class _Bounds:
             for d in (p.low, p.high) if isinstance(p, n.Between) else (p.duration,):
                 if d not in self.durations:
                     self.durations.append(d)
-        for q in _predicates(rule.segment):
+        for q in n.predicates(rule.segment):
             if isinstance(q, (n.Before, n.After)) and isinstance(q.point, n.DateLit) and q.point.value not in self.dates:
                 self.dates.append(q.point.value)
 
@@ -154,13 +154,6 @@ def _literal(value: n.Value) -> exp.Expr:
     return exp.Literal.string(value)
 
 
-def _predicates(cond: n.Condition) -> list[n.Predicate]:
-    if isinstance(cond, (n.And, n.Or)):
-        return [p for c in cond.operands for p in _predicates(c)]
-    if isinstance(cond, n.Not):
-        return _predicates(cond.operand)
-    return [cond]
-
 
 # The zone table --------------------------------------------------------------------------------
 
@@ -215,7 +208,7 @@ def _pick(rules: RuleSet, rule: str | None) -> CheckedRule:
 def _check_dialect(dialect: str, rule: CheckedRule, bounds: _Bounds) -> None:
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r}; choose one of {', '.join(DIALECTS)}")
-    timed = [p for p in _predicates(rule.segment) if isinstance(p, (n.Between, n.MoreThanAgo, n.LessThanAgo, n.Before, n.After))]
+    timed = [p for p in n.predicates(rule.segment) if isinstance(p, (n.Between, n.MoreThanAgo, n.LessThanAgo, n.Before, n.After))]
     if dialect == "sqlite" and timed:
         raise UnsupportedError(
             f"{rule.name}: '{format_condition(timed[0])}' cannot be compiled for sqlite: sqlite has no timestamp "
