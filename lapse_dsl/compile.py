@@ -108,18 +108,31 @@ class CompiledProgram:
         self.static = namespace[name + "_static"]
         self.change = namespace[name + "_change"]
         self.leaves = n.predicates(rule.segment)
+        self.split = _split(rule.segment)
+        self.bounds_names = _Gen(slots, False, self.constants, self.durations, name).bounds_names()
         # whether the segment's truth depends on the occurrence (else the static test decides it)
         self.timed = any(needs_moment(p) for p in self.leaves)
         self.source = source  # kept for debugging and tests
 
-    def inline(self, *, static: bool, acquire: Sequence[str] = ()) -> tuple[str, list[str]]:
+    def inline(self, *, static: bool, acquire: Sequence[str] = (), cond: n.Condition | None = None
+               ) -> tuple[str, list[str]]:
         """The segment (or its static test) as statements for a fused function (fuse.py): they
         run inside ``while True:`` and leave the truth in ``s``, reading the values from locals
         ``x<slot>``. ``acquire`` sets ``m``, the moment, and is emitted before its first use.
-        Returns (helper functions' source, statements); constants go to :attr:`constants`."""
+        ``cond`` is a part of the segment to generate instead of the whole. Returns (helper
+        functions' source, statements); constants go to :attr:`constants`."""
         gen = _Gen(self.slots, static, self.constants, self.durations, self.name, inline=True, acquire=acquire)
-        lines = gen.body(self.rule.segment)
+        lines = gen.body(self.rule.segment if cond is None else cond)
         return "".join(gen.functions), lines
+
+    def inline_windows(self, start: str, fetch: Sequence[str] | None = None) -> list[str]:
+        """For a :attr:`split` segment: statements (inside ``while True:``) setting ``s`` to the
+        truth of its window predicates and'ed onto ``start``, the truth of its static part.
+        ``fetch`` sets ``b``, the bounds tuple, itself (default: from the moment ``m``)."""
+        assert self.split is not None
+        gen = _Gen(self.slots, False, self.constants, self.durations, self.name, inline=True, fetch=fetch,
+                   start=start)
+        return gen.body(n.And(self.split[0]))
 
     def change_lines(self, after: str) -> list[str]:
         """:meth:`change` as statements for a fused function (see :func:`change_lines`)."""
@@ -187,7 +200,7 @@ class _Gen:
 
     def __init__(self, slots: Mapping[str, int], static: bool, constants: dict[str, object],
                  durations: list[n.Duration], key: str, *, inline: bool = False,
-                 acquire: Sequence[str] = ()) -> None:
+                 acquire: Sequence[str] = (), fetch: Sequence[str] | None = None, start: str = "") -> None:
         self.slots = slots
         self.static = static
         self.inline = inline
@@ -197,6 +210,8 @@ class _Gen:
         self.fetch = self.fetched = False
         self.moment = False  # whether a statement so far needs `m`
         self.acquire = list(acquire)
+        self.custom_fetch = fetch  # inline mode: statements that set `b` themselves (no `m` needed)
+        self.start = start  # inline mode: the truth an `and` starts from (what is already known)
         self.ready: set[str] = set() if inline else {"m", "v"}  # what is set before use (inline mode)
         self.prelude: list[str] = []
         self.functions: list[str] = []
@@ -215,7 +230,8 @@ class _Gen:
         shared by every user: ``b[k]``."""
         if duration not in self.durations:
             self.durations.append(duration)
-        self.fetch = self.moment = True
+        self.fetch = True
+        self.moment = self.moment or self.custom_fetch is None
         return f"b[{self.durations.index(duration)}]"
 
     def _fetched(self, lines: list[str]) -> list[str]:
@@ -226,9 +242,16 @@ class _Gen:
             out += self.acquire
         if self.fetch and not self.fetched:
             self.fetched = True
-            key, durations = self.const(self.key), self.const(self.durations)
-            out += [f"b = m.cache.get({key})", "if b is None:", f"    b = m.fill({key}, {durations})"]
+            if self.custom_fetch is not None:
+                out += self.custom_fetch
+            else:
+                key, durations = self.bounds_names()
+                out += [f"b = m.cache.get({key})", "if b is None:", f"    b = m.fill({key}, {durations})"]
         return out + lines
+
+    def bounds_names(self) -> tuple[str, str]:
+        """The constants naming the program's bounds tuple in a moment's cache, and its layout."""
+        return self.const(self.key), self.const(self.durations)
 
     def _call(self, cond: n.Condition, out: str) -> list[str]:
         """``out = helper(v[, m])`` for a nested junction, with ``v`` and ``m`` set first inline."""
@@ -277,7 +300,7 @@ class _Gen:
         is_and = isinstance(cond, n.And)
         stop = "False" if is_and else "True"
         negate = "not " if is_and else ""
-        lines = [f"r = {'True' if is_and else 'False'}"]
+        lines = [f"r = {self.start or ('True' if is_and else 'False')}"]
         # static predicates first: a user they exclude costs no window arithmetic
         for i, op in enumerate(sorted(cond.operands, key=_depends_on_time)):
             if isinstance(op, (n.And, n.Or, n.Not)):
@@ -373,6 +396,21 @@ def change_lines(name: str, flips: Sequence[tuple[int, dt.timedelta]], constants
         lines += ["if ch is not None:", f"    ch -= {name}_M"]
     return lines
 
+
+
+Window = n.Between | n.MoreThanAgo | n.LessThanAgo
+
+
+def _split(cond: n.Condition) -> tuple[tuple[Window, ...], n.Condition | None] | None:
+    """A segment that is an ``and`` of window predicates and static conditions (the usual shape),
+    as (the windows, the static part or None); None for any other shape. The fused code then tests
+    the static part once per user and only the windows per occurrence."""
+    ops = cond.operands if isinstance(cond, n.And) else (cond,)
+    windows = tuple(op for op in ops if isinstance(op, (n.Between, n.MoreThanAgo, n.LessThanAgo)))
+    rest = tuple(op for op in ops if not isinstance(op, (n.Between, n.MoreThanAgo, n.LessThanAgo)))
+    if not windows or any(needs_moment(p) for op in rest for p in n.predicates(op)):
+        return None
+    return windows, (n.And(rest) if len(rest) > 1 else rest[0] if rest else None)
 
 
 def _depends_on_time(cond: n.Condition) -> bool:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from . import nodes as n
 from .check import CheckedRule
 from .compile import CompiledProgram, Entry, Extractor
 from .evaluate import Decision, Moment, controls, decision, needs_moment
@@ -79,7 +80,7 @@ class Fused:
         self._zone_of = zone_of
         self._require_aware = require_aware
         self.cache: tuple[object, list[dict[object, Entry]]] = (None, [])
-        self.segment_cache: tuple[object, list[dict[object, Moment]], dict[Tz, Moment]] = (None, [], {})
+        self.segment_cache: tuple[object, list[dict[object, Any]], dict[Tz, Moment]] = (None, [], {})
         helpers: list[str] = []
         source = _evaluate_source(self._active, extractor, helpers)
         source += _in_segment_source(programs, extractor, helpers)
@@ -90,7 +91,7 @@ class Fused:
         namespace.update({
             "_S": self, "_uid": user_id_of, "_idof": maybe_user_id, "_order": _order, "_NO_KEY": _NO_KEY,
             "_general": general_evaluate, "_general_in": general_in_segment, "_controls": controls,
-            "_decide": _decide, "_RESULTS": results,
+            "_decide": _decide, "_RESULTS": results, "_ONE": results.one,
         })
         for k, program in enumerate(self._active):
             namespace[f"_R{k}"] = program.rule
@@ -105,7 +106,7 @@ class Fused:
         cache = self.cache = (now, [{} for _ in self._active])
         return cache
 
-    def renew_segment(self, at: dt.datetime) -> tuple[object, list[dict[object, Moment]], dict[Tz, Moment]]:
+    def renew_segment(self, at: dt.datetime) -> tuple[object, list[dict[object, Any]], dict[Tz, Moment]]:
         self._require_aware(at, "at")
         cache = self.segment_cache = (at, [{} for _ in self._programs], {})
         return cache
@@ -113,23 +114,37 @@ class Fused:
     def entry(self, k: int, cache: dict[object, Entry], user: Mapping[str, Any], now: dt.datetime, key: object) -> Entry:
         program = self._active[k]
         entry = program.entry(*self._zone_of(program.rule, user), now)
-        if key is not _NO_KEY:
-            if len(cache) >= _CACHE_MAX:
-                cache.clear()
-            cache[key] = entry
+        _remember(cache, key, entry)
         return entry
 
-    def moment(self, k: int, cache: dict[object, Moment], shared: dict[Tz, Moment], user: Mapping[str, Any],
+    def moment(self, k: int, cache: dict[object, Any], shared: dict[Tz, Moment], user: Mapping[str, Any],
                at: dt.datetime, key: object) -> Moment:
+        moment = self._moment(k, shared, user, at)
+        _remember(cache, key, moment)
+        return moment
+
+    def bounds(self, k: int, cache: dict[object, Any], shared: dict[Tz, Moment], user: Mapping[str, Any],
+               at: dt.datetime, key: object, name: str, durations: list[Any]) -> tuple[dt.datetime, ...]:
+        moment = self._moment(k, shared, user, at)
+        bounds = moment.cache.get(name)
+        if bounds is None:
+            bounds = moment.fill(name, durations)
+        _remember(cache, key, bounds)
+        return bounds
+
+    def _moment(self, k: int, shared: dict[Tz, Moment], user: Mapping[str, Any], at: dt.datetime) -> Moment:
         zone = self._zone_of(self._programs[k].rule, user)[0]
         moment = shared.get(zone)  # one Moment per zone, so its window bounds serve every rule
         if moment is None:
             moment = shared[zone] = Moment.of(at, zone)
-        if key is not _NO_KEY:
-            if len(cache) >= _CACHE_MAX:
-                cache.clear()
-            cache[key] = moment
         return moment
+
+
+def _remember(cache: dict[object, Any], key: object, value: object) -> None:
+    if key is not _NO_KEY:
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        cache[key] = value
 
 
 def _order(d: Decision) -> tuple[dt.datetime, str]:
@@ -159,14 +174,22 @@ def _static_phase(programs: Sequence[CompiledProgram], extractor: Extractor, hel
     None, which is what the static test assumed: the answer is the same."""
     lazy = {i: [k for k, p in enumerate(programs) if i in _lazy_slots(p, extractor)] for i in extractor.lazy}
     lazy = {i: users for i, users in lazy.items() if users}
-    lines = [f"    n{i} = False" for i in lazy]
+    flagged = {i for i, users in lazy.items() if len(users) > 3}  # else test the answers directly
+    lines = [f"    n{i} = False" for i in flagged]
     for k, program in enumerate(programs):
-        lines += [f"    # {program.rule.name!r}", *_block(program, helpers, static=True), f"    s{k} = s"]
-        needs = [i for i in _lazy_slots(program, extractor) if i in lazy]
+        if program.split is None:
+            lines += [f"    # {program.rule.name!r}", *_block(program, helpers, static=True), f"    s{k} = s"]
+        else:  # a{k}: the static part's truth; the windows are unknown until an occurrence
+            static_part = program.split[1]
+            block = (["    s = True"] if static_part is None
+                     else _block(program, helpers, static=True, cond=static_part))
+            lines += [f"    # {program.rule.name!r}", *block, f"    a{k} = s", f"    s{k} = s if s is False else None"]
+        needs = [i for i in _lazy_slots(program, extractor) if i in flagged]
         if needs:  # true or false whatever the windows say: they need not be read
-            lines += ["    if s is None:", *(f"        n{i} = True" for i in needs)]
-    for i in lazy:
-        lines += [f"    if n{i}:", *("        " + line for line in extractor.read(i, uid))]
+            lines += [f"    if s{k} is None:", *(f"        n{i} = True" for i in needs)]
+    for i, users in lazy.items():
+        test = f"n{i}" if i in flagged else " or ".join(f"s{k} is None" for k in users)
+        lines += [f"    if {test}:", *("        " + line for line in extractor.read(i, uid))]
     return lines
 
 
@@ -185,13 +208,21 @@ def _key(program: CompiledProgram) -> tuple[list[str], str]:
 
 
 def _block(program: CompiledProgram, helpers: list[str], *, static: bool, acquire: Sequence[str] = (),
-           indent: str = "    ") -> list[str]:
-    """The rule's segment (or static test) as statements setting ``s``."""
-    if static and all(needs_moment(p) for p in program.leaves):
+           indent: str = "    ", cond: n.Condition | None = None) -> list[str]:
+    """The rule's segment (or static test, or ``cond``, a part of it) as statements setting ``s``."""
+    if static and cond is None and all(needs_moment(p) for p in program.leaves):
         return [indent + "s = None"]  # nothing static to test
-    functions, lines = program.inline(static=static, acquire=acquire)
+    functions, lines = program.inline(static=static, acquire=acquire, cond=cond)
     helpers.append(functions)
     return [indent + "while True:", *(indent + "    " + line for line in lines)]
+
+
+def _segment(program: CompiledProgram, helpers: list[str], k: int, indent: str) -> list[str]:
+    """The segment at the moment ``m`` as statements setting ``s``: for a split rule only its
+    windows, and'ed onto the static part's truth ``a<k>``."""
+    if program.split is None:
+        return _block(program, helpers, static=False, indent=indent)
+    return [indent + "while True:", *(indent + "    " + line for line in program.inline_windows(f"a{k}"))]
 
 
 def _evaluate_source(programs: Sequence[CompiledProgram], extractor: Extractor, helpers: list[str]) -> str:
@@ -226,7 +257,7 @@ def _evaluate_source(programs: Sequence[CompiledProgram], extractor: Extractor, 
         if rule.until_date is not None:
             lines += [f"            if m.wall.date() > _R{k}.until_date:", "                break"]
         lines += [
-            *_block(program, helpers, static=False, indent="            "),
+            *_segment(program, helpers, k, "            "),
             "            if s is not True:",
             *("                " + line for line in program.change_lines("m.at")),
             "                if ch is None:",
@@ -285,13 +316,18 @@ def _in_segment_source(programs: Sequence[CompiledProgram], extractor: Extractor
         if not program.timed:
             continue  # the static test is the whole answer: no zone, no window
         key_lines, key = _key(program)
-        acquire = [*key_lines, f"m = M[{k}].get({key})", "if m is None:",
-                   f"    m = _S.moment({k}, M[{k}], c[2], user, now, {key})"]
-        lines += [f"    # {program.rule.name!r}", f"    if s{k} is not False:",
-                  *_block(program, helpers, static=False, acquire=acquire, indent="        "),
-                  f"        s{k} = s"]
+        if program.split is not None:  # only the windows, from the bounds cached per zone key
+            bkey, durations = program.bounds_names
+            fetch = [*key_lines, f"b = M[{k}].get({key})", "if b is None:",
+                     f"    b = _S.bounds({k}, M[{k}], c[2], user, now, {key}, {bkey}, {durations})"]
+            body = ["        while True:", *("            " + line for line in program.inline_windows(f"a{k}", fetch))]
+        else:  # the whole segment; the moment is looked up just before it is first needed
+            acquire = [*key_lines, f"m = M[{k}].get({key})", "if m is None:",
+                       f"    m = _S.moment({k}, M[{k}], c[2], user, now, {key})"]
+            body = _block(program, helpers, static=False, acquire=acquire, indent="        ")
+        lines += [f"    # {program.rule.name!r}", f"    if s{k} is not False:", *body, f"        s{k} = s"]
     if len(programs) == 1:
-        lines.append("    return _RESULTS.one[s0]")
+        lines.append("    return _ONE[s0]")
     else:
         answers = ", ".join(f"s{k}" for k in range(len(programs)))
         lines += [f"    r = _RESULTS.cache.get(({answers},))",

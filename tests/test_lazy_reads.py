@@ -227,3 +227,22 @@ def test_a_rule_set_too_big_to_fuse_answers_the_same() -> None:
     assert [d.campaign for d in big.evaluate(user, T)][:1] == [d.campaign for d in small.evaluate(user, T)][:1]
     assert big.evaluate({**user, "platform": "android", "last_used": "junk"}, T) == ()
     assert dict(big.in_segment(user, T))["c0"] == small.in_segment(user, T)["c0"]
+
+
+def test_a_window_attribute_many_rules_read() -> None:
+    platforms = ["ios", "android", "web", "tv", "watch"]  # five rules: past the direct test of answers
+    rules = lapse_dsl.compile("\n".join(
+        f'campaign "{p}" {{ segment platform = "{p}" and push_opted_in and last_used between 2w and 3w; '
+        f"send push weekly thu 17:45 utc }}" for p in platforms))
+    for name, evaluate, in_segment in paths(rules):
+        nobody = {"user_id": "a", "platform": "car", "push_opted_in": True, "last_used": "junk"}
+        assert evaluate(nobody, T) == () and set(in_segment(nobody, T).values()) == {False}, name
+        opted_out = {**nobody, "platform": "watch", "push_opted_in": False}
+        assert evaluate(opted_out, T) == ()
+        for platform in platforms:
+            with pytest.raises(UserDataError, match=r"^last_used"):
+                evaluate({**nobody, "platform": platform}, T)
+            (d,) = evaluate({**nobody, "platform": platform, "last_used": IN}, T)
+            assert d.campaign == platform
+            unknown = in_segment({**nobody, "platform": platform, "push_opted_in": None, "last_used": IN}, T)
+            assert unknown == {p: None if p == platform else False for p in platforms}
