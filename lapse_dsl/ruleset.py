@@ -9,6 +9,7 @@ import gc
 import hashlib
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import MethodType
 from typing import Any
 
 import attrs
@@ -77,8 +78,9 @@ class RuleSet:
         self._results = Results([rule.name for rule in self.rules])
         self._fused = None
         if len(self.rules) <= FUSE_MAX:
-            self._fused = Fused(compiled, self._extractor, self._zone, self._evaluate_general,
-                                self._in_segment_general, _require_aware, self._results)
+            # the class's methods, bound to this rule set, are the general path the fused ones fall back to
+            self._fused = Fused(compiled, self._extractor, self._zone, MethodType(RuleSet.evaluate, self),
+                                MethodType(RuleSet.in_segment, self), _require_aware, self._results)
             # The generated functions take the methods' place on this instance: a host calls them
             # once per user, and a wrapper call would cost a tenth of the whole evaluation.
             for name in ("evaluate", "in_segment"):
@@ -198,17 +200,7 @@ class RuleSet:
     ) -> tuple[Decision, ...]:
         """At most one decision per rule: the earliest qualifying occurrence, ordered by
         ``(send_at, campaign)``. Raises :class:`UserDataError` for a malformed record."""
-        # (On a fused rule set the instance's generated function answers instead; see __init__.)
-        return self._evaluate_general(user, now, since=since, history=history)
-
-    def _evaluate_general(
-        self,
-        user: Mapping[str, Any],
-        now: dt.datetime,
-        *,
-        since: dt.datetime | None = None,
-        history: Iterable[Mapping[str, Any]] = (),
-    ) -> tuple[Decision, ...]:
+        # (A fused rule set answers with its generated function instead; see __init__.)
         if now is not self._checked_now:
             _require_aware(now, "now")
             self._checked_now = now
@@ -234,9 +226,6 @@ class RuleSet:
     def in_segment(self, user: Mapping[str, Any], at: dt.datetime) -> Mapping[str, bool | None]:
         """Each rule's segment at instant ``at``: True, False or None (unknown), as a read-only
         mapping from campaign name (shared between calls with the same answers)."""
-        return self._in_segment_general(user, at)
-
-    def _in_segment_general(self, user: Mapping[str, Any], at: dt.datetime) -> Mapping[str, bool | None]:
         if at is not self._checked_now:
             _require_aware(at, "at")
             self._checked_now = at
