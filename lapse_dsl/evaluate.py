@@ -52,6 +52,11 @@ class Decision:
     warnings: tuple[str, ...] = ()
 
 
+def decision_order(d: Decision) -> tuple[dt.datetime, str]:
+    """The order of a user's decisions: by send time, then campaign name."""
+    return d.send_at, d.campaign
+
+
 @attrs.frozen
 class HistoryEntry:
     campaign: str

@@ -25,7 +25,7 @@ from typing import Any
 from . import nodes as n
 from .check import CheckedRule
 from .compile import CompiledProgram, Entry, Extractor
-from .evaluate import Decision, Moment, controls, decision, needs_moment
+from .evaluate import Decision, Moment, controls, decision, decision_order, needs_moment
 from .timecalc import Tz
 from .userdata import maybe_user_id, user_id_of
 
@@ -89,7 +89,7 @@ class Fused:
         for program in programs:
             namespace.update(program.constants)  # the pasted segments' constants (unique names)
         namespace.update({
-            "_S": self, "_uid": user_id_of, "_idof": maybe_user_id, "_order": _order, "_NO_KEY": _NO_KEY,
+            "_S": self, "_uid": user_id_of, "_idof": maybe_user_id, "_order": decision_order, "_NO_KEY": _NO_KEY,
             "_general": general_evaluate, "_general_in": general_in_segment, "_controls": controls,
             "_decide": _decide, "_RESULTS": results, "_ONE": results.one,
         })
@@ -145,10 +145,6 @@ def _remember(cache: dict[object, Any], key: object, value: object) -> None:
         if len(cache) >= _CACHE_MAX:
             cache.clear()
         cache[key] = value
-
-
-def _order(d: Decision) -> tuple[dt.datetime, str]:
-    return d.send_at, d.campaign
 
 
 def _prologue(head: str, cache: str, renew: str, general: str, reads: list[str], uid: bool) -> list[str]:

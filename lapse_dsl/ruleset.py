@@ -23,6 +23,7 @@ from .evaluate import (
     Moment,
     Program,
     ReferenceProgram,
+    decision_order,
     delivery_zone,
     needs_moment,
     next_occurrence,
@@ -133,7 +134,7 @@ class RuleSet:
         self, user: Mapping[str, Any], now: dt.datetime, user_id: str | None, pairs: Iterable[tuple[CheckedRule, Program]]
     ) -> tuple[Any, tuple[str, ...]]:
         """The values the rules of ``pairs`` need and the clock-skew warnings: every attribute
-        but the lazy ones, then the lazy ones that a rule not excluded by its static test reads."""
+        but the lazy ones, then the lazy ones read by a rule whose static answer is open."""
         if self._programs is self._compiled:
             values, w = self._extractor.extract(user, now, user_id)
             need = self._needed(values, pairs)
@@ -220,7 +221,7 @@ class RuleSet:
             if decision is not None:
                 decisions.append(decision)
         if len(decisions) > 1:
-            decisions.sort(key=_order)
+            decisions.sort(key=decision_order)
         return tuple(decisions)
 
     def in_segment(self, user: Mapping[str, Any], at: dt.datetime) -> Mapping[str, bool | None]:
@@ -297,10 +298,6 @@ class RuleSet:
         return Explanation(user_id, now, tuple(traces), tuple(notes))
 
 
-def _order(d: Decision) -> tuple[dt.datetime, str]:
-    return d.send_at, d.campaign
-
-
 def _require_aware(value: object, name: str) -> None:
     if not isinstance(value, dt.datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise TypeError(f"{name} must be an aware datetime (with tzinfo), got {value!r}")
@@ -308,7 +305,6 @@ def _require_aware(value: object, name: str) -> None:
 
 def _as_active(rule: CheckedRule) -> CheckedRule:
     return attrs.evolve(rule, status="active")
-
 
 
 def _validate_zone_option(name: str | None, option: str) -> None:
