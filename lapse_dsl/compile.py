@@ -19,9 +19,9 @@ from typing import Any
 
 from . import nodes as n
 from .check import CheckedRule
-from .evaluate import FLIP_MARGIN, HORIZON, Moment, flip_lengths, needs_moment
+from .evaluate import FLIP_MARGIN, HORIZON, Moment, flip_lengths, needs_moment, search_start
 from .schedule import occurrences
-from .timecalc import UTC, Tz, local_midnight
+from .timecalc import UTC, Tz
 from .userdata import bad_value, lookup, parse_time
 
 __all__ = ["CompiledProgram", "Entry", "Extractor", "compile_rules"]
@@ -141,13 +141,7 @@ class CompiledProgram:
     def entry(self, zone: Tz, zone_name: str, fallback: str | None, now: dt.datetime) -> Entry:
         """Where the search starts for users of ``zone`` at ``now`` without ``since``: the
         zone, its name, the fallback warning, the occurrence table, the index in it, the horizon."""
-        rule = self.rule
-        start = now
-        if rule.quiet is not None and rule.quiet_mode == "defer":
-            start = now - dt.timedelta(days=1)  # a deferred send moves up to a day later
-        if rule.from_date is not None:
-            start = max(start, local_midnight(rule.from_date, zone))
-        cursor = self.moments(zone, start)
+        cursor = self.moments(zone, search_start(self.rule, zone, now))
         return zone, zone_name, fallback, cursor.table, cursor.i, now + HORIZON
 
     def moments(self, zone: Tz, start: dt.datetime) -> _TableCursor:

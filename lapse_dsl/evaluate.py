@@ -371,11 +371,7 @@ def search(
         return _no_decision(reasons, f"already received on {iso_utc(own_sends[-1])}; without 'reeligible after' "
                                      "a campaign reaches a user once")
     lower = now if since is None else max(since + _TICK, shift(now, zone, rule.grace, -1))
-    start = lower
-    if rule.quiet is not None and rule.quiet_mode == "defer":
-        start = lower - dt.timedelta(days=1)  # a deferred send moves up to a day later
-    if rule.from_date is not None:
-        start = max(start, local_midnight(rule.from_date, zone))
+    start = search_start(rule, zone, lower)
     horizon = now + HORIZON
     first_block = ""
     cursor = program.moments(zone, start)
@@ -404,6 +400,16 @@ def search(
                 continue
         # the reason names a control that blocked an earlier occurrence, for explain
         return Outcome(decision(rule, user, user_id, zone, zone_name, moment, send_at, now, warnings), first_block, moment)
+
+
+def search_start(rule: CheckedRule, zone: Tz, lower: dt.datetime) -> dt.datetime:
+    """Where the search for occurrences sending at or after ``lower`` starts."""
+    start = lower
+    if rule.quiet is not None and rule.quiet_mode == "defer":
+        start = lower - dt.timedelta(days=1)  # a deferred send moves up to a day later
+    if rule.from_date is not None:
+        start = max(start, local_midnight(rule.from_date, zone))
+    return start
 
 
 _NO_DECISION = Outcome(None, "")
