@@ -527,6 +527,14 @@ def _free_port() -> int:
         return port
 
 
+def _runuser() -> str:
+    """runuser, also when /usr/sbin is not on PATH (a login shell of another user, `env -i`)."""
+    found = shutil.which("runuser") or next((p for p in ("/usr/sbin/runuser", "/sbin/runuser") if Path(p).exists()), None)
+    if found is None:
+        raise RuntimeError("runuser was not found: it runs PostgreSQL as the postgres user when tests run as root")
+    return found
+
+
 class ThrowawayPostgres:
     """initdb + pg_ctl start in a temporary folder, on 127.0.0.1 and a free port; as the
     ``postgres`` user when running as root (the server refuses to run as root)."""
@@ -546,7 +554,7 @@ class ThrowawayPostgres:
     def _run(self, *args: str) -> None:
         command = [str(a) for a in args]
         if self.as_root:
-            command = ["runuser", "-u", "postgres", "--", *command]
+            command = [_runuser(), "-u", "postgres", "--", *command]
         subprocess.run(command, check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
 
     def start(self) -> str:
