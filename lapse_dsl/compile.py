@@ -109,7 +109,7 @@ class CompiledProgram:
         self.change = namespace[name + "_change"]
         self.leaves = n.predicates(rule.segment)
         self.split = _split(rule.segment)
-        self.bounds_names = _Gen(slots, False, self.constants, self.durations, name).bounds_names()
+        self.bounds_names = _bounds_names(self.constants, name, self.durations)
         # whether the segment's truth depends on the occurrence (else the static test decides it)
         self.timed = any(needs_moment(p) for p in self.leaves)
         self.source = source  # kept for debugging and tests
@@ -212,12 +212,7 @@ class _Gen:
         self.args = "v" if static else "v, m"
 
     def const(self, value: object) -> str:
-        for name, existing in self.constants.items():
-            if type(existing) is type(value) and existing == value:
-                return name
-        name = f"{self.key}_K{len(self.constants)}"  # unique across programs: fused code shares a namespace
-        self.constants[name] = value
-        return name
+        return _const(self.constants, self.key, value)
 
     def bound(self, duration: n.Duration) -> str:
         """``T(-D)`` for this occurrence, from a tuple of bounds computed once per occurrence and
@@ -244,8 +239,7 @@ class _Gen:
         return out + lines
 
     def bounds_names(self) -> tuple[str, str]:
-        """The constants naming the program's bounds tuple in a moment's cache, and its layout."""
-        return self.const(self.key), self.const(self.durations)
+        return _bounds_names(self.constants, self.key, self.durations)
 
     def _call(self, cond: n.Condition, out: str) -> list[str]:
         """``out = helper(v[, m])`` for a nested junction, with ``v`` and ``m`` set first inline."""
@@ -391,17 +385,28 @@ def change_lines(name: str, flips: Sequence[tuple[int, dt.timedelta]], constants
     return lines
 
 
+def _const(constants: dict[str, object], prefix: str, value: object) -> str:
+    """The name of a constant of the generated code holding ``value`` (added if new)."""
+    for name, existing in constants.items():
+        if type(existing) is type(value) and existing == value:
+            return name
+    name = f"{prefix}_K{len(constants)}"  # unique across programs: fused code shares a namespace
+    constants[name] = value
+    return name
 
-Window = n.Between | n.MoreThanAgo | n.LessThanAgo
+
+def _bounds_names(constants: dict[str, object], key: str, durations: list[n.Duration]) -> tuple[str, str]:
+    """The constants naming a program's bounds tuple in a moment's cache, and its layout."""
+    return _const(constants, key, key), _const(constants, key, durations)
 
 
-def _split(cond: n.Condition) -> tuple[tuple[Window, ...], n.Condition | None] | None:
+def _split(cond: n.Condition) -> tuple[tuple[n.Window, ...], n.Condition | None] | None:
     """A segment that is an ``and`` of window predicates and static conditions (the usual shape),
     as (the windows, the static part or None); None for any other shape. The fused code then tests
     the static part once per user and only the windows per occurrence."""
     ops = cond.operands if isinstance(cond, n.And) else (cond,)
-    windows = tuple(op for op in ops if isinstance(op, (n.Between, n.MoreThanAgo, n.LessThanAgo)))
-    rest = tuple(op for op in ops if not isinstance(op, (n.Between, n.MoreThanAgo, n.LessThanAgo)))
+    windows = tuple(op for op in ops if isinstance(op, n.WINDOWS))
+    rest = tuple(op for op in ops if not isinstance(op, n.WINDOWS))
     if not windows or any(needs_moment(p) for op in rest for p in n.predicates(op)):
         return None
     return windows, (n.And(rest) if len(rest) > 1 else rest[0] if rest else None)
@@ -428,7 +433,7 @@ class Extractor:
     def __init__(self, schema: Mapping[str, str], paths: Sequence[str], naive_zone: Tz | None,
                  lazy: Collection[str] = ()) -> None:
         self.slots = {p: i for i, p in enumerate(paths)}
-        self.lazy = sorted(self.slots[p] for p in lazy)
+        self.lazy = tuple(sorted(self.slots[p] for p in lazy))
         self._kinds = {i: (path, schema[path]) for path, i in self.slots.items()}
         values = ", ".join(f"x{i}" for i in self.slots.values())
         self.values = f"({values}{',' if len(self.slots) == 1 else ''})"

@@ -141,7 +141,7 @@ def needs_moment(p: n.Predicate) -> bool:
     and dates (local midnight in the delivery zone). All others are *static*."""
     if isinstance(p, (n.Before, n.After)):
         return isinstance(p.point, n.DateLit)
-    return isinstance(p, (n.Between, n.MoreThanAgo, n.LessThanAgo))
+    return isinstance(p, n.WINDOWS)
 
 
 def truth(cond: n.Condition, values: Mapping[str, Any], moment: Moment | None) -> Truth:

@@ -190,7 +190,7 @@ def _static_phase(programs: Sequence[CompiledProgram], extractor: Extractor, hel
 
 
 def _lazy_slots(program: CompiledProgram, extractor: Extractor) -> list[int]:
-    return sorted({extractor.slots[str(p.path)] for p in program.leaves} & set(extractor.lazy))
+    return sorted({extractor.slots[str(p.path)] for p in program.leaves}.intersection(extractor.lazy))
 
 
 def _key(program: CompiledProgram) -> tuple[list[str], str]:

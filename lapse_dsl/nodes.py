@@ -203,6 +203,8 @@ class Or:
 
 Predicate = Between | MoreThanAgo | LessThanAgo | Before | After | Compare | InList | IsSet | Truthy
 Condition = Predicate | Not | And | Or
+Window = Between | MoreThanAgo | LessThanAgo
+WINDOWS = (Between, MoreThanAgo, LessThanAgo)  # the predicates that measure a window back from an occurrence
 
 
 def predicates(cond: Condition) -> list[Predicate]:
