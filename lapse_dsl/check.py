@@ -1,5 +1,6 @@
 """AST -> checked rules. Types every condition against the user schema, validates names, zones,
-clocks and percentages, and warns about campaigns that would silently miss or double-message users.
+clocks and percentages; the warnings about campaigns that can never send, or would silently miss
+or double-message users, come from :mod:`lapse_dsl.reach`.
 
 Every error of every file is collected; nothing stops at the first.
 """
@@ -7,10 +8,8 @@ Every error of every file is collected; nothing stops at the first.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import PurePath
 from typing import TypeVar
@@ -20,7 +19,9 @@ from croniter import CroniterError, croniter
 
 from . import nodes as n
 from .errors import Diagnostic
+from .hints import twelve_hour
 from .parse import MAX_DURATION_DAYS, source_lines
+from .reach import coverage, never_sends
 from .schema import (
     BUILTIN_ATTRIBUTES,
     CHANNELS,
@@ -32,10 +33,10 @@ from .schema import (
     TYPES,
     did_you_mean,
 )
-from .templates import Template, TemplateError
+from .templates import Template, TemplateError, source_index, unknown_variable
 from .zones import zone_problem
 
-__all__ = ["CheckResult", "CheckedRule", "Variant", "check", "schedule_gaps"]
+__all__ = ["CheckResult", "CheckedRule", "Variant", "check"]
 
 DEFAULT_GRACE = n.Duration(1, "h")
 
@@ -122,8 +123,17 @@ def check(files: Sequence[n.File]) -> CheckResult:
             rule = checker.rule(item, schema, default_tz)
             if rule is not None:
                 rules.append(rule)
+    errors = any(d.severity == "error" for d in checker.diagnostics)  # an error is enough to read then
+    if files and not errors and not any(isinstance(item, n.Rule) for file in files for item in file.items):
+        for file in files:
+            checker.file = file
+            checker.warning(_FILE_START, "this file has no rules (no 'segment ...; send ...' line and no campaign "
+                            "block): it is a valid, empty rule set that decides nothing")
     ordered = sorted(checker.diagnostics, key=lambda d: (d.source, d.line, d.column))
     return CheckResult(tuple(rules), schema, tuple(ordered))
+
+
+_FILE_START = n.Span(1, 1, 1, 1)
 
 
 def rule_name(rule: n.Rule, source: str) -> str:
@@ -138,6 +148,7 @@ class _Checker:
         self.diagnostics: list[Diagnostic] = []
         self.file: n.File = n.File(())
         self._lines: dict[str, list[str]] = {}
+        self.schema: dict[str, str] = dict(BUILTIN_ATTRIBUTES)  # the rule set's, once collect_schema ran
 
     # reporting
     def _report(self, span: n.Span, severity: str, message: str) -> None:
@@ -153,6 +164,46 @@ class _Checker:
 
     def warning(self, span: n.Span, message: str) -> None:
         self._report(span, "warning", message)
+
+    def warn(self, found: Iterable[tuple[n.Span, str]]) -> None:
+        """Report each ``(span, message)`` an analysis in :mod:`lapse_dsl.reach` found."""
+        for span, message in found:
+            self.warning(span, message)
+
+    # quoted text and dates
+    def plain(self, span: n.Span, value: str, what: str) -> bool:
+        """A name (campaign, segment, variant, salt, zone, cron) is printable text: an error for a
+        control character, which would end up in idempotency keys, generated code and output."""
+        return self._controls(span, value, _CONTROL, f"{what} cannot contain control characters such as tabs and new lines")
+
+    def value_text(self, value: n.Literal) -> None:
+        if isinstance(value.value, str):
+            self._controls(value.span, value.value, _CONTROL_IN_TEXT, _TEXT_CONTROLS)
+
+    def texts(self, fields: tuple[n.MessageField, ...]) -> None:
+        for field in fields:
+            self._controls(field.template.span, field.template.value, _CONTROL_IN_TEXT, _TEXT_CONTROLS)
+
+    def _controls(self, span: n.Span, value: str, pattern: re.Pattern[str], rule: str) -> bool:
+        bad = pattern.search(value)
+        if bad is None:
+            return True
+        char = bad.group()
+        at = _column_in_string(self.file.text, span, pattern)
+        self.error(attrs.evolve(span, column=at), f"control character U+{ord(char):04X} in a quoted string: {rule}")
+        return False
+
+    def in_range(self, point: n.DateLit | n.InstantLit) -> None:
+        """Dates outside ``MIN_DATE``..``MAX_DATE`` would overflow the date arithmetic downstream."""
+        if isinstance(point, n.InstantLit):
+            local = point.value.date()
+            inside = n.MIN_DATE <= local <= n.MAX_DATE and n.MIN_DATE <= point.value.astimezone(dt.UTC).date() <= n.MAX_DATE
+            text = point.text
+        else:
+            inside = n.MIN_DATE <= point.value <= n.MAX_DATE
+            text = point.value.isoformat()
+        if not inside:
+            self.error(point.span, f"'{text}' is outside the dates a rule can name, {n.MIN_DATE} to {n.MAX_DATE}")
 
     # settings
     def collect_schema(self, files: Sequence[n.File]) -> dict[str, str]:
@@ -188,6 +239,7 @@ class _Checker:
                     continue
                 schema[name] = kind
                 declared_at.setdefault(name, (file.source, item.path.span))
+        self.schema = schema
         return schema
 
     def file_settings(self, file: n.File) -> str | None:
@@ -199,6 +251,8 @@ class _Checker:
                     self.error(item.span, "a file has at most one 'default timezone'")
                     continue
                 seen = True
+                if not self.plain(item.name.span, item.name.value, "a time zone name"):
+                    continue
                 problem = zone_problem(item.name.value)
                 if problem:
                     self.error(item.name.span, problem)
@@ -212,6 +266,8 @@ class _Checker:
         name = rule_name(rule, self.file.source)
         if rule.name is not None and not rule.name.value.strip():
             self.error(rule.name.span, "a campaign name cannot be empty")
+        if rule.name is not None:
+            self.plain(rule.name.span, rule.name.value, "a campaign name")
         what = f"campaign '{name}'" if rule.name else "this rule"
         by_type: dict[type, list[n.Clause]] = {}
         for clause in rule.clauses:
@@ -227,18 +283,27 @@ class _Checker:
         if send is None:
             self.error(rule.span, f"{what} has no send clause; add one such as 'send push weekly thu 17:45 local'")
         if segment is not None:
+            if segment.name is not None:
+                self.plain(segment.name.span, segment.name.value, "a segment name")
             self.condition(segment.condition, schema)
         schedule_ok = send is not None and self.send(send)
         message = _first(by_type, n.Message)
         checked_message = self.message_fields(message.fields) if message else ()
         variants = [c for c in by_type.get(n.Variant, []) if isinstance(c, n.Variant)]
         checked_variants = self.variants(variants, rule)
+        for fields in [message.fields] if message else []:
+            self.texts(fields)
+        for variant in variants:
+            self.plain(variant.name.span, variant.name.value, "a variant name")
+            self.texts(variant.fields)
         holdout = _first(by_type, n.Holdout)
         if holdout is not None:
             self.percent(holdout.percent, holdout.span, "holdout")
         salt = _first(by_type, n.Salt)
         if salt is not None and not salt.value.value:
             self.error(salt.value.span, "a salt cannot be empty")
+        if salt is not None:
+            self.plain(salt.value.span, salt.value.value, "a salt")
         reeligible = _first(by_type, n.Reeligible)
         if reeligible is not None and reeligible.after.amount == 0:
             self.error(reeligible.after.span, "'reeligible after' needs a duration longer than zero")
@@ -250,6 +315,9 @@ class _Checker:
             self.quiet(quiet)
         from_ = _first(by_type, n.From)
         until = _first(by_type, n.Until)
+        for date in (from_, until):
+            if date is not None:
+                self.in_range(date.date)
         if from_ is not None and until is not None and until.date.value < from_.date.value:
             self.error(until.date.span, f"'until {until.date.value}' is before 'from {from_.date.value}'")
         if send is not None and isinstance(send.schedule, n.EveryWeeks) and from_ is None:
@@ -267,10 +335,11 @@ class _Checker:
             )
         grace = _first(by_type, n.Grace)
         if segment is not None and send is not None and schedule_ok:
-            self.coverage(segment, send.schedule, reeligible)
+            self.warn(coverage(segment, send.schedule, reeligible))
         if any(d.severity == "error" for d in self.diagnostics[start:]):
             return None
         assert segment is not None and send is not None
+        self.warn(never_sends(segment, send.schedule, quiet, from_, until))
         return CheckedRule(
             name=name,
             source=self.file.source,
@@ -307,6 +376,8 @@ class _Checker:
         if kind is None:
             return
         attr = str(cond.path)
+        if isinstance(cond, (n.Before, n.After)):
+            self.in_range(cond.point)
         if isinstance(cond, (n.Between, n.MoreThanAgo, n.LessThanAgo, n.Before, n.After)):
             if kind != "time":
                 self.error(cond.path.span, f"'{attr}' is a {kind}, but '{_keyword(type(cond))}' needs a time attribute")
@@ -329,6 +400,7 @@ class _Checker:
                 return
             for value in cond.values:
                 self.literal(value, attr, kind)
+                self.value_text(value)
         elif isinstance(cond, n.Truthy) and kind != "boolean":
             self.error(
                 cond.path.span,
@@ -358,6 +430,7 @@ class _Checker:
             self.error(cond.span, f"'{cond.op}' needs a number attribute, but '{attr}' is a {kind}")
             return
         self.literal(cond.value, attr, kind)
+        self.value_text(cond.value)
 
     def literal(self, value: n.Literal, attr: str, kind: str) -> None:
         got = _literal_type(value.value)
@@ -377,9 +450,12 @@ class _Checker:
             )
         sched = send.schedule
         if isinstance(sched, n.Cron):
-            self.cron(sched)
+            if self.plain(sched.span, sched.expression, "a cron expression"):
+                self.cron(sched)
         else:
             self.clock(sched.at)
+        if isinstance(sched, n.Once):
+            self.in_range(sched.date)
         if isinstance(sched, (n.Weekly, n.EveryWeeks)):
             self.days(sched.days)
         if isinstance(sched, n.EveryWeeks) and sched.interval < 1:
@@ -388,7 +464,7 @@ class _Checker:
             self.error(sched.span, f"'every {sched.interval} weeks' is longer than 100 years")
         if isinstance(sched, n.Monthly) and not 1 <= sched.day <= 31:
             self.error(sched.span, f"day of month {sched.day} is not between 1 and 31")
-        if sched.zone.kind == "named":
+        if sched.zone.kind == "named" and self.plain(sched.zone.span, sched.zone.name or "", "a time zone name"):
             problem = zone_problem(sched.zone.name or "")
             if problem:
                 self.error(sched.zone.span, problem)
@@ -466,13 +542,27 @@ class _Checker:
                 self.error(field.name.span, f"message field '{name}' is given twice")
                 continue
             seen.add(name)
+            span = field.template.span
+            literal = self.file.text[span.start:span.end]
+
+            def at(index: int, span: n.Span = span, literal: str = literal) -> n.Span:
+                """The template's character ``index`` in the rule file (a string is on one line)."""
+                if span.line != span.end_line:
+                    return span
+                offset = source_index(literal, index) if literal.startswith('"') else 1 + index
+                return attrs.evolve(span, column=span.column + offset)
+
             try:
-                out.append((name, Template(field.template.value)))
+                template = Template(field.template.value)
             except TemplateError as exc:
-                span = field.template.span
-                # point into the string: one for the opening quote (exact when there are no escapes)
-                at = attrs.evolve(span, column=span.column + 1 + exc.index) if span.line == span.end_line else span
-                self.error(at, f"template does not parse: {exc}")
+                self.error(at(exc.index), f"template does not parse: {exc}")
+                continue
+            out.append((name, template))
+            # a misspelt name would render empty for every user: `| default:` hides it, it does not excuse it
+            for variable in template.variables():
+                problem = unknown_variable(variable.path, self.schema)
+                if problem is not None:
+                    self.error(at(variable.offset), problem)
         return tuple(out)
 
     def cap(self, cap: n.Cap) -> None:
@@ -490,92 +580,34 @@ class _Checker:
         self.clock(quiet.end)
         if (quiet.start.hour, quiet.start.minute) == (quiet.end.hour, quiet.end.minute):
             self.error(quiet.span, "quiet hours start and end at the same time")
-        if quiet.mode is not None and quiet.mode.value not in QUIET_MODES:
+        twelve = twelve_hour(self.file.text, quiet.end.span.start) if quiet.mode is not None else None
+        if twelve is not None:  # `to 7am`: the grammar read `am` as the mode
+            self.error(quiet.end.span, twelve)
+        elif quiet.mode is not None and quiet.mode.value not in QUIET_MODES:
             hint = did_you_mean(quiet.mode.value, QUIET_MODES)
             self.error(quiet.mode.span, f"unknown quiet hours mode '{quiet.mode.value}'{hint} (defer or drop)")
 
-    # coverage warnings
-    def coverage(self, segment: n.Segment, schedule: n.Schedule, reeligible: n.Reeligible | None) -> None:
-        gaps = schedule_gaps(schedule)
-        if gaps is None:
-            return
-        smallest, largest = gaps
-        for window in _windows(segment.condition):
-            width = window.high.nominal() - window.low.nominal()
-            if width <= dt.timedelta(0):  # an empty `between` is already an error
-                continue
-            if width < largest:
-                self.warning(
-                    segment.span,
-                    f"the window {window.text} is {_fmt_td(width)} wide but this schedule's occurrences "
-                    f"are up to {_fmt_td(largest)} apart: users whose {window.attr} falls in a hole of "
-                    f"{_fmt_td(largest - width)} between occurrences are never captured; widen the "
-                    f"window to {_fmt_td(largest)}",
-                )
-            if reeligible is not None and reeligible.after.nominal() < width and smallest < width:
-                self.warning(
-                    segment.span,
-                    f"'reeligible after {reeligible.after}' is shorter than the {_fmt_td(width)} window "
-                    f"{window.text}: one lapse episode can be messaged more than once; use "
-                    f"'reeligible after {_fmt_td(width)}' or longer",
-                )
-            if window.split is not None:
-                self.warning(
-                    segment.span,
-                    f"'{window.attr} more than {window.low} ago and {window.attr} less than {window.high} ago' "
-                    f"leaves out users whose {window.attr} is exactly {window.low} before an occurrence; "
-                    f"write '{window.attr} between {window.low} and {window.high}' to include them",
-                )
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc: C0, DEL and C1
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # the same, less tab and new line
+_TEXT_CONTROLS = "only tabs and new lines (written \\t and \\n) are allowed in values and messages"
+_STRING_ESCAPES = {"n": "\n", "t": "\t"}
 
 
-@attrs.frozen
-class _Window:
-    attr: str
-    low: n.Duration
-    high: n.Duration
-    text: str
-    split: bool | None = None  # True when written as `more than A ago and less than B ago`
-
-
-def _windows(cond: n.Condition) -> Iterator[_Window]:
-    """Time windows in positive positions: a `between`, or `more than A ago` and `less than B ago`
-    on the same attribute in one conjunction. Windows under `not` are holes, not windows."""
-    if isinstance(cond, n.Between):
-        yield _Window(str(cond.path), cond.low, cond.high, f"'{cond.path} between {cond.low} and {cond.high}'")
-    elif isinstance(cond, n.Or):
-        for op in cond.operands:
-            yield from _windows(op)
-    elif isinstance(cond, n.And):
-        more = {str(o.path): o for o in cond.operands if isinstance(o, n.MoreThanAgo)}
-        less = {str(o.path): o for o in cond.operands if isinstance(o, n.LessThanAgo)}
-        for attr, m in more.items():
-            if attr in less and m.duration.nominal() < less[attr].duration.nominal():
-                text = f"'{attr} more than {m.duration} ago and less than {less[attr].duration} ago'"
-                yield _Window(attr, m.duration, less[attr].duration, text, True)
-        for op in cond.operands:
-            if not isinstance(op, (n.MoreThanAgo, n.LessThanAgo)):
-                yield from _windows(op)
-
-
-def schedule_gaps(schedule: n.Schedule) -> tuple[dt.timedelta, dt.timedelta] | None:
-    """The shortest and longest time between two consecutive occurrences, with 24-hour days;
-    None for a schedule that fires once."""
-    day = dt.timedelta(days=1)
-    if isinstance(schedule, n.Daily):
-        return day, day
-    if isinstance(schedule, (n.Weekly, n.EveryWeeks)):
-        cycle = 7 * (schedule.interval if isinstance(schedule, n.EveryWeeks) else 1)
-        idx = sorted({DAYS.index(d.value) for d in schedule.days if d.value in DAYS})
-        if not idx:
-            return None
-        gaps = [b - a for a, b in itertools.pairwise(idx)] + [idx[0] + cycle - idx[-1]]
-        return min(gaps) * day, max(gaps) * day
-    if isinstance(schedule, n.Monthly):
-        return 28 * day, 31 * day
-    if isinstance(schedule, n.Cron):
-        return _cron_gaps(schedule.expression)
-    return None
-
+def _column_in_string(text: str, span: n.Span, pattern: re.Pattern[str]) -> int:
+    """The column of the first character of a quoted string (raw or written as an escape) that
+    ``pattern`` matches; the string's own column when the source is not at hand."""
+    raw = text[span.start : span.end] if span.end > span.start else ""
+    quote = raw.find('"')
+    if quote < 0:
+        return span.column
+    i = quote + 1
+    while i < len(raw) - 1:
+        char = _STRING_ESCAPES.get(raw[i + 1], raw[i + 1]) if raw[i] == "\\" else raw[i]
+        if pattern.match(char):
+            return span.column + i
+        i += 2 if raw[i] == "\\" else 1
+    return span.column
 
 _RANDOM_CRON = re.compile(r"^[rR](\(\d+-\d+\))?(/\d+)?$")
 
@@ -587,48 +619,6 @@ def _cron_fires(expression: str) -> bool:
     except CroniterError:
         return False
     return True
-
-
-@functools.lru_cache(maxsize=4096)  # sampling costs ~50 ms; rule sets repeat expressions
-def _cron_gaps(expression: str) -> tuple[dt.timedelta, dt.timedelta] | None:
-    # Sampled over a year of naive wall-clock time (at most 2,000 occurrences): exact for the
-    # calendar patterns campaigns use; for very frequent crons the gaps are tiny either way.
-    start = dt.datetime(2026, 1, 1)
-    try:
-        it = croniter(expression, start)
-        previous = it.get_next(dt.datetime)
-    except CroniterError:  # "0 0 30 2 *" is well formed but has no date
-        return None
-    gaps = []
-    for _ in range(2000):
-        try:
-            current = it.get_next(dt.datetime)
-        except CroniterError:
-            break
-        gaps.append(current - previous)
-        previous = current
-        if current - start > dt.timedelta(days=400):
-            break
-    return (min(gaps), max(gaps)) if gaps else None
-
-
-def _fmt_td(delta: dt.timedelta) -> str:
-    """A length as the language writes it: 1w, 6d, 36h, 90m, or 1d 10h 30m when no unit fits."""
-    minutes = int(delta.total_seconds() // 60)
-    if minutes % (7 * 1440) == 0 and minutes:
-        return f"{minutes // (7 * 1440)}w"
-    if minutes % 1440 == 0:
-        return f"{minutes // 1440}d"
-    if minutes % 60 == 0:
-        return f"{minutes // 60}h"
-    if minutes < 60:
-        return f"{minutes}m"
-    days, rest = divmod(minutes, 1440)
-    parts = [f"{days}d"] if days else []
-    hours, mins = divmod(rest, 60)
-    parts += [f"{hours}h"] if hours else []
-    parts += [f"{mins}m"] if mins else []
-    return " ".join(parts)
 
 
 def _decimals(value: float) -> int:

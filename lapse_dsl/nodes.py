@@ -12,6 +12,21 @@ from typing import Literal as TypingLiteral
 
 import attrs
 
+# How deeply conditions may nest, as written: each `not`, and each `and`/`or` inside another
+# condition, is one level (`not not a` is 2, `a or (b and not c)` is 3, `a or (b or c)` is 2 though
+# the AST flattens it; redundant parentheses are no level). The parser rejects deeper conditions
+# before anything walks them, so every recursive pass over a condition (checking, formatting,
+# evaluation, generated code, SQL) needs at most this many levels. A chain (`a or b or ...`) is
+# one flat node: any length.
+MAX_DEPTH = 100
+
+# The dates a rule may name (`before`/`after`, `from`/`until`, `once`, and the date of an instant
+# in UTC). Far inside Python's years 1..9999, so that every computation on them (local midnight
+# in any zone, a 400-day search horizon, shifts by windows and periods of up to 100 years) stays
+# in range.
+MIN_DATE = dt.date(1900, 1, 1)
+MAX_DATE = dt.date(9000, 12, 31)
+
 Unit = TypingLiteral["m", "h", "d", "w"]
 Value = str | int | float | bool
 
@@ -369,6 +384,12 @@ class QuietHours:
     end: Clock
     mode: Name | None  # "defer" (the default) or "drop"
     span: Span = _span()
+
+    def covers(self, wall: dt.time) -> bool:
+        """True when the wall-clock time is quiet: from ``start`` (inclusive) to ``end`` (exclusive),
+        wrapping midnight when ``start`` is later than ``end``."""
+        start, end = dt.time(self.start.hour, self.start.minute), dt.time(self.end.hour, self.end.minute)
+        return start <= wall < end if start < end else wall >= start or wall < end
 
 
 @attrs.frozen

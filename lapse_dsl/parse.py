@@ -1,5 +1,6 @@
-"""Text -> AST. The Lark tree never leaves this module; Lark's exceptions are turned into
-:class:`LapseSyntaxError` with a message in the language's own words."""
+"""Text -> AST: the Lark parser, its postlexer, the nesting-depth check and the tree -> AST
+transformer. The Lark tree never leaves this module; Lark's exceptions are turned into
+:class:`LapseSyntaxError`, worded in the language's own terms by :mod:`lapse_dsl.hints`."""
 
 from __future__ import annotations
 
@@ -15,15 +16,15 @@ from typing import Any
 
 import lark
 from lark import Token, Transformer, v_args
-from lark.lexer import PatternStr
 
 from . import nodes as n
 from .errors import Diagnostic, LapseSyntaxError
+from .hints import MAX_INT_DIGITS, describe, unit_problem
 
 __all__ = ["grammar_text", "parse", "source_lines"]
 
+BOM = "\ufeff"
 MAX_DURATION_DAYS = 36_525  # 100 years: longer windows are typos and overflow date arithmetic
-_MAX_INT_DIGITS = 9  # counts, days and intervals beyond this are typos (and int() of huge text raises)
 _MAX_NUMBER_DIGITS = 300  # attribute values: beyond a float's range
 
 
@@ -79,6 +80,7 @@ def parse(text: str, *, source: str = "<string>") -> n.File:
     """
     with _lock:  # building the tables once; parsing itself holds no shared state
         parser = _parser()
+    text = text.removeprefix(BOM)  # editors on Windows start UTF-8 files with one; positions count after it
     comments: list[n.Comment] = []
     lines = source_lines(text)
     interactive = parser.parse_interactive(text)
@@ -92,14 +94,38 @@ def parse(text: str, *, source: str = "<string>") -> n.File:
             accepts = set(interactive.accepts())  # type: ignore[no-untyped-call]
         except lark.LarkError:  # pragma: no cover - defensive: fall back to Lark's own list
             accepts = set()
-        diagnostic = _diagnose(exc, accepts, seen, text, lines, source, parser)
-        raise LapseSyntaxError([diagnostic]) from None
+        line, column, message = describe(exc, accepts, seen, text, parser)
+        raise LapseSyntaxError([_diagnostic(source, lines, line, column, message)]) from None
+    deep = _too_deep(tree)
+    if deep is not None:
+        message = (f"this condition nests more than {n.MAX_DEPTH} levels deep (each 'not', and each 'and'/'or' "
+                   f"inside another condition, is a level; the limit is {n.MAX_DEPTH}): write it with less nesting")
+        raise LapseSyntaxError([_diagnostic(source, lines, deep.meta.line, deep.meta.column, message)])
     comments = _comments(text)
     builder = _Builder(source, lines)
     items = builder.transform(tree)
     if builder.errors:
         raise LapseSyntaxError(builder.errors)
     return n.File(tuple(items), source=source, comments=tuple(comments), text=text)
+
+
+_NESTING = ("or_", "and_", "not_")
+
+
+def _too_deep(tree: lark.Tree[Token]) -> lark.Tree[Token] | None:
+    """The first condition node (in source order) nested deeper than ``MAX_DEPTH`` as written,
+    found without recursion, so that a pathological file fails here and not with a RecursionError
+    in the tree walk that follows. (``(a or b) or c`` is written two levels deep, though the AST
+    flattens it; ``((a))`` is no level at all.)"""
+    stack: list[tuple[lark.Tree[Token], int]] = [(tree, 0)]
+    while stack:
+        node, level = stack.pop()
+        if node.data in _NESTING:
+            level += 1
+            if level > n.MAX_DEPTH:
+                return node
+        stack.extend((c, level) for c in reversed(node.children) if isinstance(c, lark.Tree))
+    return None
 
 
 def source_lines(text: str) -> list[str]:
@@ -133,207 +159,6 @@ def _line_of(line_starts: list[int], pos: int) -> int:
 
 
 # Errors ---------------------------------------------------------------------------------------
-
-_DESCRIBE = {
-    "NAME": "an attribute name",
-    "STRING": 'a quoted string such as "text"',
-    "DURATION": "a duration such as 2w",
-    "PERCENT": "a percentage such as 10%",
-    "CLOCK": "a time such as 17:45",
-    "DATE": "a date such as 2026-12-03",
-    "DATETIME": "a date-time such as 2026-12-03T17:45:00Z",
-    "INT": "a whole number",
-    "NUMBER": "a number",
-    "COMPARE": "a comparison (=, !=, <, <=, >, >=)",
-    "_NL": "a new line",
-    "$END": "the end of the file",
-    "AGO": "'ago'",
-}
-
-# What a NAME means depends on the word before it.
-_NAME_AFTER = {
-    "send": "a channel such as push",
-    "weekly": "a day such as thu",
-    "weeks": "a day such as thu",
-    ",": "a day such as thu",
-    "status": "a status (active, paused or draft)",
-    "message": "a message field such as title",
-    ":": "an attribute name or a type (string, number, boolean, time)",
-    "attribute": "an attribute name",
-}
-
-
-def _describe_found(tok: Token | None, text: str) -> str:
-    if tok is None or tok.type == "$END":
-        return "the end of the file"
-    if tok.type == "_NL":
-        return "the end of the line"
-    # the lexer may have taken only the start of a word (`3` of `3w` where no duration fits)
-    start = tok.start_pos if tok.start_pos is not None else -1
-    word = re.match(r"[A-Za-z0-9_]+", text[start:]) if start >= 0 and tok.value[-1:].isalnum() else None
-    return f"'{word.group()}'" if word and word.group().startswith(tok.value) else f"'{tok.value}'"
-
-
-def _diagnose(
-    exc: lark.UnexpectedInput,
-    accepts: set[str],
-    seen: list[Token],
-    text: str,
-    lines: list[str],
-    source: str,
-    parser: lark.Lark,
-) -> Diagnostic:
-    if isinstance(exc, lark.UnexpectedToken):
-        found: Token | None = exc.token
-        expected = set(exc.expected)
-        prev = seen[-2] if len(seen) >= 2 and seen[-1] is exc.token else (seen[-1] if seen else None)
-        if exc.token.type == "$END":
-            prev = seen[-1] if seen else None
-    elif isinstance(exc, lark.UnexpectedCharacters):
-        found = None
-        expected = set(exc.allowed or ())
-        prev = seen[-1] if seen else None
-    else:  # UnexpectedEOF
-        found = None
-        expected = set(getattr(exc, "expected", ()) or ())
-        prev = seen[-1] if seen else None
-
-    if accepts:
-        expected = accepts
-    line, column = _error_position(exc, found, text)
-    hint = _hint(prev, found, text, exc)
-    if hint is not None:
-        hint_line, hint_col, message = hint
-        return _diagnostic(source, lines, hint_line, hint_col, message)
-
-    at_end = not isinstance(exc, lark.UnexpectedCharacters) and (found is None or found.type == "$END")
-    block = _open_block(seen)
-    if at_end and block is not None and "RBRACE" in expected:
-        message = f"the campaign block opened at line {block} is not closed: expected '}}', found the end of the file"
-        return _diagnostic(source, lines, line, column, message)
-
-    prev_word = prev.value if prev is not None and prev.type != "_NL" else None
-    wanted = _expected_words(expected, prev_word, parser)
-    message = f"expected {wanted}"
-    if prev_word is not None:
-        message += f" after '{prev_word}'"
-    if isinstance(exc, lark.UnexpectedCharacters):
-        rest = text[exc.pos_in_stream :]
-        snippet = re.match(r"\S+", rest)
-        if snippet:
-            got = f"'{snippet.group()}'"
-        elif rest[:1] in ("", "\n", "\r"):
-            got = "the end of the line"
-        else:  # an unusual space character, such as a form feed inside a condition or U+2028
-            got = f"the character U+{ord(rest[0]):04X}"
-        message += f", found {got}"
-    else:
-        message += f", found {_describe_found(found, text)}"
-    return _diagnostic(source, lines, line, column, message)
-
-
-def _open_block(seen: list[Token]) -> int | None:
-    """The line of the ``{`` of a campaign block still open at the end of ``seen``."""
-    opened: int | None = None
-    for tok in seen:
-        if tok.type == "LBRACE":
-            opened = tok.line
-        elif tok.type == "RBRACE":
-            opened = None
-    return opened
-
-
-def _error_position(exc: lark.UnexpectedInput, found: Token | None, text: str) -> tuple[int, int]:
-    if found is not None and found.type != "$END" and found.line is not None:
-        return found.line, found.column or 1
-    if isinstance(exc, lark.UnexpectedCharacters):
-        return exc.line, exc.column
-    # the end of the file: point just past the last character
-    stripped = text.rstrip("\r\n")
-    line = stripped.count("\n") + 1
-    column = len(stripped) - (stripped.rfind("\n") + 1) + 1
-    return line, column
-
-
-_CLAUSES = {"SEGMENT", "SEND", "MESSAGE", "VARIANT", "HOLDOUT", "SALT", "REELIGIBLE", "CAP", "QUIET",
-            "FROM", "UNTIL", "GRACE", "STATUS"}
-_TESTS = {"BETWEEN", "MORE", "LESS", "BEFORE", "AFTER", "COMPARE", "IN", "IS", "NOT"}
-_ITEMS = {"DEFAULT", "ATTRIBUTE", "CAMPAIGN"}
-
-
-def _expected_words(expected: set[str], prev_word: str | None, parser: lark.Lark) -> str:
-    words: list[str] = []
-    if expected >= _CLAUSES:
-        words.append("a clause (segment, send, message, variant, holdout, salt, reeligible, cap, quiet, "
-                     "from, until, grace, status)")
-        expected = expected - _CLAUSES - _ITEMS
-    if {"LOCAL", "UTC", "STRING"} <= expected:  # the end of a schedule
-        words.append('a time zone (local, utc or a quoted name such as "Europe/Paris")')
-        expected = expected - {"LOCAL", "UTC", "STRING"}
-    if {"BETWEEN", "COMPARE", "IS"} <= expected:
-        words.append("a test such as between, more than, less than, before, after, =, in or is set")
-        expected = expected - _TESTS
-    for name in sorted(expected, key=_expected_order):
-        if name in ("COMMENT", "__IGNORE_0"):
-            continue
-        if name == "NAME" and prev_word is not None and prev_word in _NAME_AFTER:
-            word = _NAME_AFTER[prev_word]
-        elif name in _DESCRIBE:
-            word = _DESCRIBE[name]
-        else:
-            try:
-                pattern = parser.get_terminal(name).pattern
-            except KeyError:
-                continue
-            word = f"'{pattern.value}'" if isinstance(pattern, PatternStr) else name.lower()
-        if word not in words:
-            words.append(word)
-    if not words:
-        return "something else"
-    if len(words) == 1:
-        return words[0]
-    return ", ".join(words[:-1]) + " or " + words[-1]
-
-
-def _expected_order(name: str) -> tuple[int, str]:
-    # named terminals (a duration, a time...) read better before punctuation and keywords
-    return (0 if name in _DESCRIBE and name not in ("_NL", "$END") else 1, name)
-
-
-def _hint(
-    prev: Token | None, found: Token | None, text: str, exc: lark.UnexpectedInput
-) -> tuple[int, int, str] | None:
-    """Friendly messages for the mistakes people make most."""
-    if prev is not None and prev.type == "CAMPAIGN":
-        # an unquoted name: a word where the quoted string should be
-        if found is not None and found.type == "NAME" and found.line:
-            return found.line, found.column or 1, 'a campaign name is a quoted string: campaign "Lapsed users" { ... }'
-        if isinstance(exc, lark.UnexpectedCharacters) and re.match(r"[A-Za-z_]", text[exc.pos_in_stream:]):
-            return exc.line, exc.column, 'a campaign name is a quoted string: campaign "Lapsed users" { ... }'
-    if prev is not None and prev.type == "DURATION" and prev.value.isdigit():
-        return (
-            prev.line or 1,
-            prev.column or 1,
-            f"'{prev.value}' needs a unit: write {prev.value}m, {prev.value}h, "
-            f"{prev.value}d or {prev.value}w",
-        )
-    if prev is not None and prev.type == "COMPARE" and found is not None and found.type == "COMPARE":
-        return prev.line or 1, prev.column or 1, f"use '{prev.value}' alone, not '{prev.value}{found.value}'"
-    if isinstance(exc, lark.UnexpectedCharacters):
-        rest = text[exc.pos_in_stream :]
-        if rest.startswith("&&"):
-            return exc.line, exc.column, "use 'and' instead of '&&'"
-        if rest.startswith("||"):
-            return exc.line, exc.column, "use 'or' instead of '||'"
-        if rest.startswith('"'):  # the string terminal did not match: no closing quote on this line
-            return exc.line, exc.column, 'unterminated string: add the closing " before the end of the line'
-        if rest.startswith("'"):
-            return exc.line, exc.column, 'strings use double quotes: "text"'
-        word = re.match(r"[A-Za-z_][A-Za-z0-9_]*", rest)
-        if word and word.group() != word.group().lower():
-            low = word.group().lower()
-            return exc.line, exc.column, f"keywords and names are lower case: write '{low}'"
-    return None
 
 
 def _diagnostic(source: str, lines: list[str], line: int, column: int, message: str) -> Diagnostic:
@@ -404,16 +229,12 @@ class _Builder(Transformer[Token, Any]):
         m = re.fullmatch(r"([0-9]+)([a-zA-Z]*)", tok.value)
         assert m is not None  # the terminal's own pattern
         digits, unit = m.group(1).lstrip("0") or "0", m.group(2)
-        if len(digits) > _MAX_INT_DIGITS:  # int() of thousands of digits raises
+        if len(digits) > MAX_INT_DIGITS:  # int() of thousands of digits raises
             self._error(tok, f"duration {_short(tok.value)} is longer than 100 years")
             return n.Duration(0, "d", span=_tok_span(tok))
         amount = int(digits)
         if unit not in ("m", "h", "d", "w"):
-            hint = {"min": "m", "mins": "m", "minutes": "m", "hours": "h", "hour": "h", "hr": "h",
-                    "days": "d", "day": "d", "weeks": "w", "week": "w", "wk": "w"}.get(unit.lower())
-            suggestion = f"{amount}{hint}" if hint else f"{amount}d"
-            what = f"unknown duration unit '{unit}'" if unit else f"'{tok.value}' needs a unit"
-            self._error(tok, f"{what}: write m, h, d or w, as in {suggestion}")
+            self._error(tok, unit_problem(tok.value, amount, unit))
             unit = "d"
         # compared in minutes, not as a timedelta, which overflows long before 9 digits of weeks
         if amount * _UNIT_MINUTES[unit] > MAX_DURATION_DAYS * 1440:
@@ -457,7 +278,7 @@ class _Builder(Transformer[Token, Any]):
 
     def _int(self, tok: Token) -> int:
         digits = tok.value.lstrip("0") or "0"
-        if len(digits) > _MAX_INT_DIGITS:
+        if len(digits) > MAX_INT_DIGITS:
             self._error(tok, f"{_short(tok.value)} is too large")
             return 0
         return int(digits)

@@ -10,7 +10,8 @@ import pytest
 
 import lapse_dsl
 from lapse_dsl import nodes as n
-from lapse_dsl.check import CheckResult, check, schedule_gaps
+from lapse_dsl.check import CheckResult, check
+from lapse_dsl.reach import schedule_gaps
 from lapse_dsl.templates import Template
 
 BRAZE = "segment last_used between 2w and 3w; send push weekly thu 17:45 local"
@@ -70,6 +71,7 @@ def test_every_optional_clause_is_resolved() -> None:
         "    grace 30m\n"
         "    status paused\n"
         "}\n"
+        "attribute first_name: string\n"  # declarations apply to the whole file, wherever written
     )
     result = _check(text)
     assert result.errors == ()

@@ -95,9 +95,9 @@ def test_trailing_comment_stays_on_its_line() -> None:
     assert_canonical("attribute a:string    # why\n", "attribute a: string  # why\n")
 
 
-def test_comment_inside_wrapped_condition_moves_to_the_end_of_the_rule() -> None:
+def test_comments_inside_a_wrapped_condition_stay_on_their_lines() -> None:
     text = "segment (a   # first\n  or b # second\n)" + SEND + "\n"
-    assert fmt(text) == "segment a or b" + SEND + "  # first # second\n"
+    assert fmt(text) == "segment (\n    a  # first\n    or b  # second\n)" + SEND + "\n"
     assert fmt(fmt(text)) == fmt(text)
 
 

@@ -194,7 +194,10 @@ campaign "Lapsed users - 2 weeks" {  # on the header line
     # comment before the brace
 }  # after the brace
 
-segment push_opted_in or email_subscribed; send push daily 09:00 utc  # inside parens
+segment (
+    push_opted_in  # inside parens
+    or email_subscribed
+); send push daily 09:00 utc
 campaign "Second" {
     segment custom.tier = "gold"
     send email monthly 1 08:00 "Europe/Paris"

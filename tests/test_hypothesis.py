@@ -138,7 +138,10 @@ def quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
 
 
-strings = st.text(max_size=12).map(quoted)
+# control characters are errors in names and in values (but tab and new line in values and messages)
+TEXT = st.characters(blacklist_categories=("Cc", "Cs"), whitelist_characters="\t\n")
+PRINTABLE = st.characters(blacklist_categories=("Cc", "Cs"))
+strings = st.text(TEXT, max_size=12).map(quoted)
 numbers = st.one_of(
     st.integers(-10**6, 10**6).map(str),
     st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False).map(lambda f: f"{f:.3f}"),
@@ -226,8 +229,10 @@ def schedules(draw: st.DrawFn) -> tuple[str, bool]:
 
 
 templates = st.one_of(
-    st.text(max_size=15).filter(lambda t: "{" not in t and "%" not in t),
-    st.sampled_from(["Hi {{ first_name }}", "Hi {{ first_name | default: 'there' }}!", "{% if x %}a{% else %}b{% endif %}"]),
+    st.text(TEXT, max_size=15).filter(lambda t: "{" not in t and "%" not in t),
+    # variables a template may read without a declaration: built-in attributes
+    st.sampled_from(["Hi {{ country }}", "Hi {{ platform | default: 'there' }}!",
+                     "{% if push_opted_in %}a{% else %}b{% endif %}"]),
 ).map(quoted)
 
 
@@ -257,7 +262,7 @@ def extra_clauses(draw: st.DrawFn, needs_from: bool) -> list[str]:
     if draw(st.booleans()):
         out.append(f"holdout {percent(draw(st.integers(1, 10000)), draw(st.integers(0, 1)))}")
     if draw(st.booleans()):
-        out.append(f"salt {quoted(draw(st.text(min_size=1, max_size=8)))}")
+        out.append(f"salt {quoted(draw(st.text(PRINTABLE, min_size=1, max_size=8)))}")
     if draw(st.booleans()):
         out.append(f"reeligible after {draw(durations())[0]}")
     if draw(st.booleans()):

@@ -81,7 +81,7 @@ def test_the_issue_campaign_example_parses() -> None:
         n.MessageField(n.Name("title"), n.StringLit("We miss you")),
         n.MessageField(n.Name("body"), n.StringLit("Hi {{ first_name | default: 'there' }}, new levels are waiting")),
     ))
-    lapse_dsl.compile(text)
+    lapse_dsl.compile(text + "attribute first_name: string\n")  # the template's variable, declared
 
 
 def test_one_line_campaign_block_equals_the_multi_line_one() -> None:
@@ -470,7 +470,7 @@ def test_line_numbers_count_newlines_only() -> None:
 def test_unusual_space_character_is_named() -> None:
     with pytest.raises(lapse_dsl.LapseSyntaxError) as info:
         lapse_dsl.parse("segment push_opted_in\x85" + SEND)
-    assert info.value.message.endswith("found the character U+0085")
+    assert info.value.message.endswith("found the control character U+0085")  # NEL: a C1 control
 
 
 def test_found_word_is_the_whole_word_not_the_token_prefix() -> None:
