@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
+from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any, Protocol
 
 import attrs
@@ -16,13 +17,16 @@ from . import nodes as n
 from .buckets import bucket, in_percent
 from .check import CheckedRule
 from .errors import UserDataError
-from .schedule import occurrences
-from .templates import TemplateError
+from .schedule import occurrences, offsets_near
+from .templates import TemplateError, message_variables
 from .timecalc import UTC, Tz, iso_utc, local_midnight, local_wall, resolve, shift, shift_wall
-from .userdata import parse_time
+from .userdata import as_string, parse_time, short_repr
 from .zones import get_zone
 
-__all__ = ["Decision", "HistoryEntry", "Moment", "Outcome", "Program", "ReferenceProgram", "search", "truth"]
+__all__ = [
+    "Decision", "HistoryEntry", "Moment", "Outcome", "Program", "ReferenceProgram", "idempotency_key", "key_preimage", "search",
+    "truth",
+]
 
 HORIZON = dt.timedelta(days=400)
 # Calendar shifts differ from 24-hour arithmetic by at most a zone's largest offset jump (24h at
@@ -167,8 +171,11 @@ def truth(cond: n.Condition, values: Mapping[str, Any], moment: Moment | None) -
                 result = None
         return result
     if isinstance(cond, n.Not):
-        v = truth(cond.operand, values, moment)
-        return None if v is None else not v
+        negations = 0
+        while isinstance(cond, n.Not):  # a chain of nots, peeled without recursion
+            cond, negations = cond.operand, negations + 1
+        v = truth(cond, values, moment)
+        return v if v is None or negations % 2 == 0 else not v
     if moment is None and needs_moment(cond):
         return None
     x = values[str(cond.path)]
@@ -259,7 +266,8 @@ def delivery_zone(rule: CheckedRule, user: Mapping[str, Any], default_timezone: 
         assert named is not None  # checked
         return named, zone.name or "", None
     raw = user.get("timezone")
-    own = get_zone(raw) if isinstance(raw, str) else None
+    name = as_string(raw)  # a str subclass (a StrEnum member) names a zone by its characters
+    own = get_zone(name) if name is not None else None
     if own is not None:
         return own, own.key, None
     fallback, why = (
@@ -269,7 +277,8 @@ def delivery_zone(rule: CheckedRule, user: Mapping[str, Any], default_timezone: 
     )
     found = get_zone(fallback)
     assert found is not None  # validated when the rules were compiled
-    problem = "no timezone attribute" if raw is None or raw == "" else f"timezone {raw!r} is not a valid IANA zone"
+    problem = ("no timezone attribute" if raw is None or name == ""
+               else f"timezone {short_repr(raw)} is not a valid IANA zone")  # any value: a bounded repr
     return found, fallback, f"{problem}; delivered in {fallback} ({why})"
 
 
@@ -310,7 +319,8 @@ class Cursor(Protocol):
 
     def next(self) -> Moment | None: ...
 
-    def seek(self, start: dt.datetime) -> None: ...
+    def seek(self, start: dt.datetime) -> None:
+        """Jump: the cost is independent of how far ``start`` is (no occurrence in between is made)."""
 
 
 class _GeneratorCursor:
@@ -373,18 +383,24 @@ def search(
     lower = now if since is None else max(since + _TICK, shift(now, zone, rule.grace, -1))
     start = search_start(rule, zone, lower)
     horizon = now + HORIZON
+    if start > horizon:  # a `from` date past the horizon
+        return _no_decision(reasons, _BEYOND_HORIZON)
     first_block = ""
     cursor = program.moments(zone, start)
+    # Occurrences are never generated past the horizon: a resume point beyond it ends the search
+    # (the next occurrence would lie beyond it), and a seek jumps (see Cursor.seek).
     while True:
         moment = cursor.next()
         if moment is None or moment.at > horizon:
-            return _no_decision(reasons, first_block or "no occurrence qualifies within the next 400 days")
+            return _no_decision(reasons, first_block or _BEYOND_HORIZON)
         if rule.until_date is not None and moment.wall.date() > rule.until_date:
             return _no_decision(reasons, first_block or f"the campaign ended on {rule.until_date}")
         if program.segment(values, moment) is not True:
             resume = program.change(values, moment.at)
             if resume is None:
                 return _no_decision(reasons, first_block or "no later occurrence can be in the segment without new activity")
+            if resume > horizon:
+                return _no_decision(reasons, first_block or _BEYOND_HORIZON)
             if resume > moment.at:
                 cursor.seek(resume)
             continue
@@ -395,6 +411,8 @@ def search(
                 continue
             if blocked:
                 first_block = first_block or blocked
+                if resume is not None and resume > horizon:
+                    return _no_decision(reasons, first_block)
                 if resume is not None and resume > moment.at:
                     cursor.seek(resume)
                 continue
@@ -413,6 +431,7 @@ def search_start(rule: CheckedRule, zone: Tz, lower: dt.datetime) -> dt.datetime
 
 
 _NO_DECISION = Outcome(None, "")
+_BEYOND_HORIZON = f"no occurrence qualifies within the next {HORIZON.days} days"
 
 
 def _no_decision(reasons: bool, reason: str) -> Outcome:
@@ -436,10 +455,13 @@ def controls(
         recent = sorted(h.at for h in history if h.at > window_start and (scope == "all" or h.channel == scope))
         if len(recent) >= cap.count:
             what = "sends" if scope == "all" else f"{scope} sends"
-            free = shift(recent[len(recent) - cap.count], zone, cap.per, +1)
-            if cap.per.calendar:
+            oldest = recent[len(recent) - cap.count]  # the send that must leave the window
+            free = shift(oldest, zone, cap.per, +1)
+            if cap.per.calendar and not (_steady(zone, oldest) and _steady(zone, free)):
                 # The window is measured back from each occurrence's nominal wall time, not forward
-                # from the send: near a gap the two differ, so resume early and re-check.
+                # from the send: near an offset change the two differ, so resume early and re-check.
+                # (With one offset around both, every occurrence before `free` is capped, and the
+                # first at or after it is not: resume there, whatever the period.)
                 free -= FLIP_MARGIN
             return at, f"capped: {len(recent)} {what} in the last {cap.per}, limit {cap.count}", free
     if rule.quiet is not None:
@@ -449,6 +471,11 @@ def controls(
                 return at, f"quiet hours {rule.quiet.start} to {rule.quiet.end}: occurrence dropped", end
             return end, "", None
     return at, "", None
+
+
+def _steady(zone: Tz, instant: dt.datetime) -> bool:
+    """Whether ``zone`` keeps one UTC offset within FLIP_MARGIN of ``instant``."""
+    return len(offsets_near(zone, instant, FLIP_MARGIN)) == 1
 
 
 def _quiet_end(quiet: n.QuietHours, wall: dt.datetime, zone: Tz) -> dt.datetime | None:
@@ -497,10 +524,10 @@ def decision(
     local = occ.local() if send_at is occ.at else send_at.astimezone(zone)
     message: dict[str, str] = {}
     if not held_out and fields:
-        variables = {**user, "campaign": rule.name, "local_send_at": local.isoformat()}
+        variables = message_variables(user, rule.name, local.isoformat())
         for name, template in fields.items():
             try:
-                message[name] = template.render(variables)
+                message[name] = template.render(variables, now)
             except TemplateError as exc:
                 raise UserDataError(f"{rule.name}: message {name} cannot be rendered: {exc}", user_id=user_id) from None
     # positional: keyword calls to an attrs __init__ cost twice as much
@@ -514,5 +541,13 @@ def idempotency_key(campaign: str, user_id: str, wall: dt.datetime) -> str:
     return _key(campaign, user_id, wall.isoformat(timespec="minutes"))
 
 
+def key_preimage(campaign: str, user_id: str, stamp: str) -> bytes:
+    """What the idempotency key hashes: the JSON array ``[campaign, user_id, stamp]``, compact and
+    ASCII-only (docs/hosts.md). Unambiguous whatever the names contain, and total: ``\\u`` escapes
+    encode any string, lone surrogates included."""
+    # json.dumps(..., ensure_ascii=True, separators=(",", ":")) writes the same; its own strings' encoder is 5x faster
+    return f"[{_json_string(campaign)},{_json_string(user_id)},{_json_string(stamp)}]".encode("ascii")
+
+
 def _key(campaign: str, user_id: str, stamp: str) -> str:
-    return hashlib.sha256(f"{campaign}\x1f{user_id}\x1f{stamp}".encode()).hexdigest()[:32]
+    return hashlib.sha256(key_preimage(campaign, user_id, stamp)).hexdigest()[:32]

@@ -1,10 +1,11 @@
-"""Why a user does or does not get a message: each condition's value at the next occurrence, and
-the outcome of the search, as a structure that also prints readably."""
+"""Why a user does or does not get a message: the segment's condition tree at the next occurrence,
+each node valued by evaluation's own :func:`lapse_dsl.evaluate.truth`, the predicates that decide
+it, and the outcome of the search, as a structure that also prints readably."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -14,14 +15,28 @@ from .evaluate import Decision, Moment, Outcome, Truth, truth
 from .format import format_condition
 from .timecalc import iso_utc
 
-__all__ = ["ConditionTrace", "Explanation", "RuleTrace", "condition_traces"]
+__all__ = ["ConditionTrace", "Explanation", "RuleTrace", "condition_traces", "reasons", "summary", "trace"]
 
 
 @attrs.frozen
 class ConditionTrace:
-    text: str  # the predicate as written (canonical form)
+    """One node of a segment's condition tree at an occurrence, with the value evaluation gives it."""
+
+    text: str  # the condition as written (canonical form)
     value: Truth
-    detail: str  # the user's value and what the predicate needs
+    detail: str  # a predicate's (or a negated predicate's): the user's value and what it needs; "" for the rest
+    kind: str = "predicate"  # "predicate", "not", "and" or "or"
+    children: tuple[ConditionTrace, ...] = ()  # the operands of "and"/"or", the operand of "not"
+    node: n.Condition | None = attrs.field(default=None, eq=False, repr=False)
+    negated_detail: str = attrs.field(default="", eq=False, repr=False)  # a predicate's detail under "not"
+
+    def lines(self, depth: int = 0) -> list[str]:
+        """The readable form: one line per node, operands indented under "and", "or" and "not"
+        (a "not" of a predicate is one line)."""
+        pad = "    " + "  " * depth
+        if self.kind == "predicate" or (self.kind == "not" and self.children[0].kind == "predicate"):
+            return [f"{pad}{_word(self.value):7} {self.text}  ({self.detail})"]
+        return [f"{pad}{_word(self.value):7} {self.kind}", *(line for c in self.children for line in c.lines(depth + 1))]
 
 
 @attrs.frozen
@@ -31,9 +46,15 @@ class RuleTrace:
     timezone: str
     occurrence: dt.datetime | None  # the next occurrence (local time), where the conditions were evaluated
     in_segment: Truth
-    conditions: tuple[ConditionTrace, ...]
+    conditions: tuple[ConditionTrace, ...]  # the segment's operands when it is an "and", else the segment
     decision: Decision | None
     reason: str
+
+    @property
+    def reasons(self) -> tuple[ConditionTrace, ...]:
+        """The predicates (negated under an odd number of "not") whose values decide
+        :attr:`in_segment`, as the one-line reason lists them."""
+        return tuple(reasons(self.conditions, self.in_segment))
 
     def __str__(self) -> str:
         lines = [f"{self.campaign} [{self.status}] in {self.timezone}: {self.reason}"]
@@ -41,7 +62,7 @@ class RuleTrace:
             when = f"{self.occurrence.isoformat()} ({iso_utc(self.occurrence)})"
             lines.append(f"  next occurrence {when}: segment is {_word(self.in_segment)}")
         for c in self.conditions:
-            lines.append(f"    {_word(c.value):7} {c.text}  ({c.detail})")
+            lines += c.lines()
         return "\n".join(lines)
 
 
@@ -63,16 +84,57 @@ class Explanation:
 
 
 def condition_traces(cond: n.Condition, values: Mapping[str, Any], moment: Moment) -> list[ConditionTrace]:
+    """The segment's tree at ``moment``: the operands of a top-level "and", else the one root."""
+    root = trace(cond, values, moment)
+    return list(root.children) if root.kind == "and" else [root]
+
+
+def trace(cond: n.Condition, values: Mapping[str, Any], moment: Moment) -> ConditionTrace:
+    """``cond`` and its operands at ``moment``, each valued by :func:`lapse_dsl.evaluate.truth`,
+    the definition evaluation itself uses."""
+    value = truth(cond, values, moment)
+    text = format_condition(cond)
     if isinstance(cond, (n.And, n.Or)):
-        return [t for op in cond.operands for t in condition_traces(op, values, moment)]
+        kind = "and" if isinstance(cond, n.And) else "or"
+        return ConditionTrace(text, value, "", kind, tuple(trace(op, values, moment) for op in cond.operands), cond)
     if isinstance(cond, n.Not):
-        return condition_traces(cond.operand, values, moment)
-    return [ConditionTrace(format_condition(cond), truth(cond, values, moment), _detail(cond, values, moment))]
+        operand = trace(cond.operand, values, moment)
+        return ConditionTrace(text, value, operand.negated_detail, "not", (operand,), cond)
+    return ConditionTrace(text, value, _detail(cond, values, moment), "predicate", (), cond,
+                          _detail(cond, values, moment, negated=True))
+
+
+def reasons(traces: Sequence[ConditionTrace], value: Truth) -> Iterator[ConditionTrace]:
+    """The predicates that decide the value of the "and" of ``traces`` (which is ``value``), each
+    negated under an odd number of "not": see :func:`_literals`."""
+    for t in traces:
+        if t.value is value:
+            yield from _literals(t, negated=False)
+
+
+def _literals(t: ConditionTrace, negated: bool) -> Iterator[ConditionTrace]:
+    """What decides ``t``'s value. A junction's value is decided by its operands of that value (a
+    false "and": its false ones; a true "or": its true ones; a true "and" or a false "or": all;
+    an unknown one: its unknown ones); a "not" by its operand's, negated."""
+    if t.kind == "predicate":
+        yield _negate(t) if negated else t
+    elif t.kind == "not":
+        yield from _literals(t.children[0], not negated)
+    else:
+        for op in t.children:
+            if op.value is t.value:
+                yield from _literals(op, negated)
+
+
+def _negate(t: ConditionTrace) -> ConditionTrace:
+    value = None if t.value is None else not t.value
+    node = None if t.node is None else n.Not(t.node)
+    return ConditionTrace(f"not {t.text}", value, t.negated_detail, "not", (t,), node)
 
 
 def summary(outcome: Outcome, first: Truth, traces: list[ConditionTrace]) -> str:
     """The one-line reason: "sends ...", or "not in segment: ...; enters on ...", or a control."""
-    failing = "; ".join(t.detail for t in traces if t.value is not True)
+    failing = "; ".join(t.detail for t in reasons(traces, first))
     if outcome.decision is not None:
         d = outcome.decision
         when = f"sends {d.local_send_at.isoformat()} ({iso_utc(d.send_at)})"
@@ -90,7 +152,11 @@ def summary(outcome: Outcome, first: Truth, traces: list[ConditionTrace]) -> str
     return outcome.reason
 
 
-def _detail(cond: n.Predicate, values: Mapping[str, Any], moment: Moment) -> str:
+_NEGATED_OP = {"=": "!=", "!=": "=", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
+
+
+def _detail(cond: n.Predicate, values: Mapping[str, Any], moment: Moment, negated: bool = False) -> str:
+    """The user's value and what the predicate (``negated``: its negation) needs of it."""
     attr = str(cond.path)
     x = values.get(attr)
     if isinstance(cond, n.IsSet):
@@ -100,18 +166,21 @@ def _detail(cond: n.Predicate, values: Mapping[str, Any], moment: Moment) -> str
     if isinstance(cond, (n.Between, n.MoreThanAgo, n.LessThanAgo)):
         age = _age(moment.at - x)
         if isinstance(cond, n.Between):
-            return f"{attr} is {age} ago, needs {cond.low}..{cond.high}"
-        word = "more" if isinstance(cond, n.MoreThanAgo) else "less"
-        return f"{attr} is {age} ago, needs {word} than {cond.duration}"
+            return f"{attr} is {age} ago, needs {'outside ' if negated else ''}{cond.low}..{cond.high}"
+        more = isinstance(cond, n.MoreThanAgo)
+        word = ("at most" if more else "at least") if negated else ("more than" if more else "less than")
+        return f"{attr} is {age} ago, needs {word} {cond.duration}"
     if isinstance(cond, (n.Before, n.After)):
-        word = "before" if isinstance(cond, n.Before) else "after"
+        before = isinstance(cond, n.Before)
+        word = ("at or after" if before else "at or before") if negated else ("before" if before else "after")
         return f"{attr} is {iso_utc(x)}, needs {word} {iso_utc(moment.point(cond.point))}"
     shown = _show(x)
     if isinstance(cond, n.Compare):
-        return f"{attr} is {shown}, needs {cond.op} {_show(cond.value.value)}"
+        op = _NEGATED_OP[cond.op] if negated else cond.op
+        return f"{attr} is {shown}, needs {op} {_show(cond.value.value)}"
     if isinstance(cond, n.InList):
         wanted = ", ".join(_show(v.value) for v in cond.values)
-        return f"{attr} is {shown}, needs {'not ' if cond.negated else ''}in [{wanted}]"
+        return f"{attr} is {shown}, needs {'not ' if cond.negated != negated else ''}in [{wanted}]"
     return f"{attr} is {shown}"
 
 

@@ -18,9 +18,9 @@ from croniter import croniter
 
 from . import nodes as n
 from .schema import DAYS
-from .timecalc import Tz, date_exists, local_wall, resolve
+from .timecalc import UTC, Tz, date_exists, local_wall, resolve
 
-__all__ = ["Occurrence", "occurrences"]
+__all__ = ["Occurrence", "occurrences", "offsets_near"]
 
 
 @attrs.frozen
@@ -38,7 +38,13 @@ def occurrences(
     """
     first_day = local_wall(start, zone).date() - dt.timedelta(days=1)
     last: dt.datetime | None = None
-    for wall in _walls(schedule, first_day, anchor):
+    if isinstance(schedule, n.Cron):
+        # a cron may fire every minute: start at the earliest wall time that can fall at or after
+        # `start` (its UTC reading plus the zone's lowest offset nearby), not a day early
+        walls = _cron_walls(schedule.expression, start.astimezone(UTC).replace(tzinfo=None) + min(offsets_near(zone, start)))
+    else:
+        walls = _walls(schedule, first_day, anchor)
+    for wall in walls:
         day = wall.date()
         at = resolve(wall, zone)
         if at.astimezone(zone).date() != day and not date_exists(day, zone):
@@ -50,9 +56,7 @@ def occurrences(
 
 
 def _walls(schedule: n.Schedule, day: dt.date, anchor: dt.date | None) -> Iterator[dt.datetime]:
-    if isinstance(schedule, n.Cron):
-        yield from _cron_walls(schedule.expression, day)
-        return
+    assert not isinstance(schedule, n.Cron)
     at = dt.time(schedule.at.hour, schedule.at.minute)
     if isinstance(schedule, n.Once):
         if schedule.date.value >= day:
@@ -86,7 +90,42 @@ def _walls(schedule: n.Schedule, day: dt.date, anchor: dt.date | None) -> Iterat
         day += one
 
 
-def _cron_walls(expression: str, day: dt.date) -> Iterator[dt.datetime]:
-    it = croniter(expression, dt.datetime.combine(day, dt.time()) - dt.timedelta(minutes=1))
+def _cron_walls(expression: str, lowest: dt.datetime) -> Iterator[dt.datetime]:
+    """The cron's wall times from ``lowest`` (naive; whole minutes from its minute) on."""
+    it = croniter(expression, lowest.replace(second=0, microsecond=0) - dt.timedelta(minutes=1))
     while True:
         yield it.get_next(dt.datetime)
+
+
+_SAMPLE = dt.timedelta(minutes=30)  # zones keep an offset for months, never for less than this
+_NEAR = dt.timedelta(hours=27)  # past a zone's largest offset jump (26h), plus the sampling step
+_offsets: dict[tuple[Tz, dt.date], frozenset[dt.timedelta]] = {}
+
+
+def offsets_near(zone: Tz, instant: dt.datetime, reach: dt.timedelta = _NEAR) -> frozenset[dt.timedelta]:
+    """The UTC offsets ``zone`` has within ``reach`` of ``instant``, from samples every 30 minutes
+    over whole UTC days (cached per day), so an offset of an hour or more is never missed."""
+    if isinstance(zone, dt.timezone):
+        offset = zone.utcoffset(None)
+        return frozenset((offset,))
+    out: set[dt.timedelta] = set()
+    day = (instant - reach).astimezone(UTC).date()
+    last = (instant + reach).astimezone(UTC).date()
+    while day <= last:
+        found = _offsets.get((zone, day))
+        if found is None:
+            if len(_offsets) > 100_000:
+                _offsets.clear()
+            midnight = dt.datetime.combine(day, dt.time(), UTC)
+            found = _offsets[(zone, day)] = frozenset(
+                _offset(zone, midnight + k * _SAMPLE) for k in range(49)  # 00:00 to 24:00 inclusive
+            )
+        out |= found
+        day += dt.timedelta(days=1)
+    return frozenset(out)
+
+
+def _offset(zone: Tz, instant: dt.datetime) -> dt.timedelta:
+    offset = instant.astimezone(zone).utcoffset()
+    assert offset is not None
+    return offset

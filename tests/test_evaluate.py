@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import json
 from typing import Any
 
 import pytest
@@ -370,7 +371,7 @@ def test_decisions_are_ordered_by_send_at_then_campaign(path: str) -> None:
 
 @PATHS
 def test_decision_fields(path: str) -> None:
-    rules = pick('default timezone "America/New_York"\n'
+    rules = pick('default timezone "America/New_York"\nattribute first_name: string\n'
                  'campaign "Lapsed" {\n segment last_used between 2w and 3w\n send push weekly thu 17:45 local\n'
                  ' message title "Hi {{ first_name | default: \'there\' }}" body "At {{ local_send_at }}"\n}',
                  path)
@@ -401,7 +402,9 @@ def test_message_is_empty_without_a_message_clause(path: str) -> None:
 
 
 def _expected_key(campaign: str, user_id: str, wall: str) -> str:
-    return hashlib.sha256("\x1f".join((campaign, user_id, wall)).encode()).hexdigest()[:32]
+    # docs/hosts.md: the compact ASCII JSON array [campaign, user_id, wall time]
+    preimage = json.dumps([campaign, user_id, wall], ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(preimage.encode("ascii")).hexdigest()[:32]
 
 
 @PATHS

@@ -101,7 +101,8 @@ def test_unknown_values_and_no_decision() -> None:
     assert [(c.text, c.value) for c in lapsed.conditions] == [
         ("last_used between 14d and 21d", False), ("push_opted_in", None)]
     assert lapsed.decision is None
-    assert lapsed.reason == ("not in segment: last_used is 9d ago, needs 14d..21d; push_opted_in is not set; "
+    # the window is false, so the "and" is false whatever push_opted_in is: only the window decides
+    assert lapsed.reason == ("not in segment: last_used is 9d ago, needs 14d..21d; "
                              "no later occurrence can be in the segment without new activity")
     assert "    unknown push_opted_in  (push_opted_in is not set)" in str(lapsed).splitlines()
 
@@ -139,11 +140,15 @@ def test_condition_details(segment: str, user: dict[str, object], value: bool | 
     assert condition.text == segment
 
 
-def test_not_shows_the_operand_values() -> None:
+def test_not_shows_the_negation_and_its_operand() -> None:
     rules = lapse_dsl.compile('segment not platform = "ios"; send push daily 09:00 utc')
     (trace,) = rules.explain({"user_id": "u", "platform": "ios"}, NOW).rules
     assert trace.in_segment is False
-    assert [(c.text, c.value) for c in trace.conditions] == [('platform = "ios"', True)]
+    (negation,) = trace.conditions
+    assert (negation.kind, negation.text, negation.value) == ("not", 'not platform = "ios"', False)
+    assert negation.detail == 'platform is "ios", needs != "ios"'
+    assert [(c.text, c.value) for c in negation.children] == [('platform = "ios"', True)]
+    assert str(trace).splitlines()[-1] == '    false   not platform = "ios"  (platform is "ios", needs != "ios")'
 
 
 def test_warnings_are_collected_once() -> None:

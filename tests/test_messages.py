@@ -18,7 +18,18 @@ NOW = dt.datetime(2026, 3, 1, 13, 0, tzinfo=UTC)  # the next 12:00 UTC occurrenc
 BASE: dict[str, Any] = {"user_id": "u1", "last_used": "2025-06-01T00:00:00Z"}
 
 
-def campaign(*clauses: str, name: str = "c", send: str = "push daily 12:00 utc", head: str = "") -> RuleSet:
+# The attributes these templates read: a template may read only declared (or built-in) attributes.
+DECLARED = "".join(
+    f"attribute {name}: {kind}\n"
+    for name, kind in [
+        ("first_name", "string"), ("text", "string"), ("n", "number"), ("tags", "string"), ("custom.tier", "string"),
+        ("custom.profile.city", "string"), ("thing", "string"), ("x", "string"), ("m", "string"), ("o", "string"),
+        ("l", "string"), ("items", "string"), ("when", "string"),
+    ]
+)
+
+
+def campaign(*clauses: str, name: str = "c", send: str = "push daily 12:00 utc", head: str = DECLARED) -> RuleSet:
     lines = ["segment last_used more than 1d ago", f"send {send}", *clauses]
     body = "\n".join(f"    {line}" for line in lines)
     return lapse_dsl.compile(f'{head}campaign "{name}" {{\n{body}\n}}\n')
@@ -214,7 +225,7 @@ def test_a_host_object_that_fails_to_print_is_user_data_error() -> None:
 def test_a_bad_render_does_not_stop_a_batch(tmp_path: Path) -> None:
     path = tmp_path / "c.lapse"
     path.write_text(
-        'campaign "c" {\n    segment last_used more than 1d ago\n    send push daily 12:00 utc\n'
+        'attribute n: number\ncampaign "c" {\n    segment last_used more than 1d ago\n    send push daily 12:00 utc\n'
         '    message title "{{ 10 | divided_by: n }}"\n}\n',
         encoding="utf-8",
     )
