@@ -14,7 +14,7 @@ import bisect
 import datetime as dt
 import itertools
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from . import nodes as n
@@ -22,52 +22,108 @@ from .check import CheckedRule
 from .evaluate import FLIP_MARGIN, HORIZON, Moment, flip_lengths, needs_moment, search_start
 from .schedule import occurrences
 from .timecalc import UTC, Tz
-from .userdata import bad_value, lookup, parse_time
+from .userdata import CLOCK_SKEW_ATTRIBUTES, lookup, parse_time, read_value, skew_warning
 
 __all__ = ["CompiledProgram", "Entry", "Extractor", "compile_rules"]
 
 _names = itertools.count()  # unique names for generated helper functions
 _TABLES_MAX = 4096  # cached occurrence tables; cleared wholesale when full (batches reuse a handful)
 _CHUNK = 16
+_WALK = 32 * _CHUNK  # occurrences a seek makes before it jumps (a daily schedule never jumps within the horizon)
+_SPAN = HORIZON + dt.timedelta(days=3)  # a table's reach: past the horizon of every search starting in its day
+_RUN = 32  # an index's bits for the position in its run; the higher bits number the run
+_PAST = 1 << 62  # the index of "after the table's end": never an occurrence
+_TICK = dt.timedelta(microseconds=1)
 # (zone, zone name, fallback warning, occurrence table, index of the first occurrence, horizon)
 Entry = tuple[Tz, str, "str | None", "_Table", int, dt.datetime]
 
 
-class _Table:
-    """A rule's occurrences in one zone from one start, computed lazily and shared by all users
-    (and threads): each is a :class:`Moment`, whose window bounds are cached on first use."""
+class _Run:
+    """Consecutive occurrences from one instant, made lazily up to the table's end."""
 
-    __slots__ = ("_done", "_lock", "_source", "ats", "moments")
+    __slots__ = ("ats", "cut", "done", "moments", "source")
 
     def __init__(self, source: Iterator[Moment]) -> None:
         self.ats: list[dt.datetime] = []
         self.moments: list[Moment] = []
-        self._source = source
-        self._lock = threading.Lock()
-        self._done = False
+        self.source = source
+        self.done = False  # no more occurrences: the schedule ended, or the next is past the end
+        self.cut = False  # ... the latter
 
-    def _extend(self, upto: int) -> bool:
+
+class _Table:
+    """A rule's occurrences in one zone from one start up to an end past every horizon that needs
+    them, computed lazily and shared by all users (and threads): each is a :class:`Moment`, whose
+    window bounds are cached on first use.
+
+    A seek far beyond the occurrences made so far does not make the ones in between: it starts a
+    new *run* at the hour of its target (shared by later seeks into that hour). An index is the
+    run's number shifted by :data:`_RUN` bits plus the position in it, so the first run's indices
+    are plain list indices into :attr:`moments` (the fused code reads those directly), and ``i + 1``
+    is always the next occurrence."""
+
+    __slots__ = ("_lock", "_runs", "_starts", "ats", "end", "moments", "restart", "source")
+
+    def __init__(self, source: Callable[[dt.datetime], Iterator[Moment]], start: dt.datetime,
+                 restart: Callable[[dt.datetime], _TableCursor]) -> None:
+        self.source = source  # occurrences from an instant on
+        self.end = start + _SPAN
+        self.restart = restart  # a cursor at an instant past the end, in another table
+        first = _Run(source(start))
+        self._runs = [first]
+        self._starts: dict[dt.datetime, int] = {}  # run number by the hour it starts at
+        self.ats = first.ats
+        self.moments = first.moments
+        self._lock = threading.Lock()
+
+    def _extend(self, run: _Run, upto: int) -> bool:
         with self._lock:
-            while len(self.moments) <= upto and not self._done:
+            while len(run.moments) <= upto and not run.done:
                 for _ in range(_CHUNK):
-                    moment = next(self._source, None)
-                    if moment is None:
-                        self._done = True
+                    moment = next(run.source, None)
+                    if moment is None or moment.at > self.end:
+                        run.done, run.cut = True, moment is not None
                         break
-                    self.moments.append(moment)
-                    self.ats.append(moment.at)
-        return len(self.moments) > upto
+                    run.moments.append(moment)
+                    run.ats.append(moment.at)
+        return len(run.moments) > upto
 
     def get(self, i: int) -> Moment | None:
-        if i < len(self.moments) or self._extend(i):
-            return self.moments[i]
+        if i >= _PAST:
+            return None
+        run, at = self._runs[i >> _RUN], i & ((1 << _RUN) - 1)
+        if at < len(run.moments) or self._extend(run, at):
+            return run.moments[at]
         return None
 
-    def index(self, start: dt.datetime, lo: int = 0) -> int:
-        """The index of the first occurrence at or after ``start``."""
-        while (not self.ats or self.ats[-1] < start) and not self._done:
-            self._extend(len(self.moments) + _CHUNK)
-        return bisect.bisect_left(self.ats, start, lo)
+    def cut(self, i: int) -> bool:
+        """Whether there is no occurrence at ``i`` only because the table ends (the schedule goes on)."""
+        return i >= _PAST or self._runs[i >> _RUN].cut
+
+    def index(self, start: dt.datetime, lo: int = 0, *, jump: bool = True) -> int:
+        """The index of the first occurrence at or after ``start``, not before ``lo``: found among
+        those made, or after making a few more, or in a run that starts near ``start`` (``jump``)."""
+        if start > self.end:
+            return _PAST
+        number, at = lo >> _RUN, lo & ((1 << _RUN) - 1)
+        run = self._runs[number]
+        budget = _WALK if jump else None
+        while (not run.ats or run.ats[-1] < start) and not run.done:
+            if budget is not None:
+                if budget <= 0:
+                    return self._jump(start)
+                budget -= _CHUNK
+            self._extend(run, len(run.moments) + _CHUNK - 1)
+        return (number << _RUN) + bisect.bisect_left(run.ats, start, at)
+
+    def _jump(self, start: dt.datetime) -> int:
+        hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        with self._lock:
+            number = self._starts.get(hour)
+            if number is None:
+                number = self._starts[hour] = len(self._runs)
+                self._runs.append(_Run(self.source(hour)))
+        return self.index(start, number << _RUN, jump=False)  # at most an hour of occurrences
 
 
 class _TableCursor:
@@ -78,13 +134,25 @@ class _TableCursor:
         self.i = i
 
     def next(self) -> Moment | None:
-        i = self.i
-        self.i = i + 1
-        moments = self.table.moments
-        return moments[i] if i < len(moments) else self.table.get(i)
+        while True:
+            i = self.i
+            self.i = i + 1
+            moments = self.table.moments
+            if i < len(moments):
+                return moments[i]
+            moment = self.table.get(i)
+            if moment is not None or not self.table.cut(i):
+                return moment
+            # a search from far back (a long grace) outlives the table: go on in the next one
+            restarted = self.table.restart(self.table.end + _TICK)
+            self.table, self.i = restarted.table, restarted.i
 
     def seek(self, start: dt.datetime) -> None:
-        self.i = self.table.index(start, self.i)
+        if start > self.table.end:
+            restarted = self.table.restart(start)
+            self.table, self.i = restarted.table, restarted.i
+        else:
+            self.i = self.table.index(start, self.i)
 
 
 class CompiledProgram:
@@ -96,14 +164,15 @@ class CompiledProgram:
         self._cursors: dict[tuple[Tz, dt.datetime], tuple[_Table, int]] = {}
         self.name = name = f"_seg{next(_names)}"
         self.slots = slots
-        self.constants: dict[str, object] = {}
+        self.constants = _Constants()
         self.durations: list[n.Duration] = []  # the layout of the bounds tuple every function shares
         source = _segment_source(name, rule.segment, slots, self.constants, self.durations, static=False)
         source += _segment_source(name + "_static", rule.segment, slots, self.constants, self.durations, static=True)
         self.flips = tuple((slots[path], length) for path, length in flip_lengths(rule.segment))
         source += _change_source(name + "_change", self.flips, self.constants)
         namespace: dict[str, Any] = dict(self.constants)
-        exec(compile(source, f"<lapse:{rule.name}>", "exec"), namespace)
+        # the name as a repr: a campaign name may hold any character, a NUL byte included
+        exec(compile(source, f"<lapse:{rule.name!r}>", "exec"), namespace)
         self.segment = namespace[name]
         self.static = namespace[name + "_static"]
         self.change = namespace[name + "_change"]
@@ -123,7 +192,7 @@ class CompiledProgram:
         functions' source, statements); constants go to :attr:`constants`."""
         gen = _Gen(self.slots, static, self.constants, self.durations, self.name, inline=True, acquire=acquire)
         lines = gen.body(self.rule.segment if cond is None else cond)
-        return "".join(gen.functions), lines
+        return gen.helpers(), lines
 
     def inline_windows(self, start: str, fetch: Sequence[str] | None = None) -> list[str]:
         """For a :attr:`split` segment: statements (inside ``while True:``) setting ``s`` to the
@@ -132,7 +201,9 @@ class CompiledProgram:
         assert self.split is not None
         gen = _Gen(self.slots, False, self.constants, self.durations, self.name, inline=True, fetch=fetch,
                    start=start)
-        return gen.body(n.And(self.split[0]))
+        lines = gen.body(n.And(self.split[0]))
+        assert not gen.pending  # window predicates only: no nested junction, no helper function
+        return lines
 
     def change_lines(self, after: str) -> list[str]:
         """:meth:`change` as statements for a fused function (see :func:`change_lines`)."""
@@ -163,36 +234,41 @@ class CompiledProgram:
         if table is None:
             if len(self._tables) >= _TABLES_MAX:
                 self._tables.clear()
-            source = (Moment(o.at, o.wall, zone) for o in occurrences(self.rule.schedule, zone, base, self.rule.from_date))
-            table = self._tables.setdefault(key, _Table(source))
-        cursor = _TableCursor(table, 0)
-        if start > base:
-            cursor.seek(start)
-        return cursor
+
+            def source(at: dt.datetime) -> Iterator[Moment]:
+                return (Moment(o.at, o.wall, zone) for o in occurrences(self.rule.schedule, zone, at, self.rule.from_date))
+
+            def restart(at: dt.datetime) -> _TableCursor:
+                return self._new_cursor(zone, at)
+
+            table = self._tables.setdefault(key, _Table(source, base, restart))
+        # within the first day the table's own run serves (its indices are the fused code's fast path)
+        return _TableCursor(table, table.index(start, jump=False) if start > base else 0)
 
 
 # Segment code generation -------------------------------------------------------------------
 
 
-def _segment_source(name: str, cond: n.Condition, slots: Mapping[str, int], constants: dict[str, object],
+def _segment_source(name: str, cond: n.Condition, slots: Mapping[str, int], constants: _Constants,
                     durations: list[n.Duration], *, static: bool) -> str:
     """A function ``name(v, m)`` (``name(v)`` when static) returning the three-valued truth."""
     gen = _Gen(slots, static, constants, durations, name)
     body = gen.body(cond)
     lines = [f"def {name}({gen.args}):", *("    " + line for line in gen.prelude + body)]
-    return "".join(gen.functions) + "\n".join(lines) + "\n\n"
+    return gen.helpers() + "\n".join(lines) + "\n\n"
 
 
 class _Gen:
     """Generates one function body. Junctions are emitted inline with early returns only at the
-    top level of a function; nested ones get their own function.
+    top level of a function; nested ones get their own function, generated later from a work list
+    (:meth:`helpers`), so a segment nested to any depth costs no Python stack.
 
     Inline mode (for fused functions) emits statements instead: exits set ``s`` and break out of
     an enclosing ``while True:``, values are the caller's locals, and the moment ``m`` is set by
     the caller's ``acquire`` statements just before it is first needed, so a user whom the static
     predicates (always first) exclude costs no zone or window work."""
 
-    def __init__(self, slots: Mapping[str, int], static: bool, constants: dict[str, object],
+    def __init__(self, slots: Mapping[str, int], static: bool, constants: _Constants,
                  durations: list[n.Duration], key: str, *, inline: bool = False,
                  acquire: Sequence[str] = (), fetch: Sequence[str] | None = None, start: str = "") -> None:
         self.slots = slots
@@ -208,7 +284,7 @@ class _Gen:
         self.start = start  # inline mode: the truth an `and` starts from (what is already known)
         self.ready: set[str] = set() if inline else {"m", "v"}  # what is set before use (inline mode)
         self.prelude: list[str] = []
-        self.functions: list[str] = []
+        self.pending: list[tuple[str, n.Condition]] = []  # helper functions named but not yet generated
         self.args = "v" if static else "v, m"
 
     def const(self, value: object) -> str:
@@ -275,8 +351,13 @@ class _Gen:
         if isinstance(cond, (n.And, n.Or)):
             return self._call(cond, out)
         if isinstance(cond, n.Not):
+            negations = 0
+            while isinstance(cond, n.Not):  # a chain of nots, peeled without recursion
+                cond, negations = cond.operand, negations + 1
             inner = out + "n"
-            return [*self._value(cond.operand, inner), f"{out} = None if {inner} is None else not {inner}"]
+            # not not x is x, unknown included
+            last = f"{out} = None if {inner} is None else not {inner}" if negations % 2 else f"{out} = {inner}"
+            return [*self._value(cond, inner), last]
         test, nullable = self.predicate(cond)
         if test is None:
             return [f"{out} = None"]
@@ -310,12 +391,22 @@ class _Gen:
 
 
     def function(self, cond: n.Condition) -> str:
+        """The name of a helper function returning the truth of ``cond`` (see :meth:`helpers`)."""
         name = f"_f{next(_names)}{'_static' if self.static else ''}"
-        sub = _Gen(self.slots, self.static, self.constants, self.durations, self.key)
-        body = sub.body(cond)
-        text = "\n".join([f"def {name}({self.args}):", *("    " + x for x in sub.prelude + body)])
-        self.functions += [*sub.functions, text + "\n\n"]
+        self.pending.append((name, cond))
         return name
+
+    def helpers(self) -> str:
+        """The source of every helper function the statements generated so far call, and of the
+        helpers those call, in turn."""
+        functions = []
+        while self.pending:
+            name, cond = self.pending.pop()
+            sub = _Gen(self.slots, self.static, self.constants, self.durations, self.key)
+            sub.pending = self.pending  # its own nested junctions join the work list
+            body = sub.body(cond)
+            functions.append("\n".join([f"def {name}({self.args}):", *("    " + x for x in sub.prelude + body)]) + "\n\n")
+        return "".join(functions)
 
     def predicate(self, p: n.Predicate) -> tuple[str | None, bool]:
         """(Python test assuming the attribute is set, whether a null makes it unknown); a test of
@@ -360,7 +451,7 @@ class _Gen:
         return f"{var} is True", True
 
 
-def _change_source(name: str, flips: Sequence[tuple[int, dt.timedelta]], constants: dict[str, object]) -> str:
+def _change_source(name: str, flips: Sequence[tuple[int, dt.timedelta]], constants: _Constants) -> str:
     """``name(v, after)``: :func:`lapse_dsl.evaluate.next_change` unrolled over the rule's window edges."""
     slots = sorted({slot for slot, _ in flips})
     body = [*(f"x{slot} = v[{slot}]" for slot in slots), *change_lines(name, flips, constants, "after"), "return ch"]
@@ -385,17 +476,33 @@ def change_lines(name: str, flips: Sequence[tuple[int, dt.timedelta]], constants
     return lines
 
 
-def _const(constants: dict[str, object], prefix: str, value: object) -> str:
-    """The name of a constant of the generated code holding ``value`` (added if new)."""
-    for name, existing in constants.items():
-        if type(existing) is type(value) and existing == value:
-            return name
-    name = f"{prefix}_K{len(constants)}"  # unique across programs: fused code shares a namespace
-    constants[name] = value
-    return name
+class _Constants(dict[str, object]):
+    """The constants of a program's generated code, by name, indexed by value: a segment with
+    thousands of literals must not cost a scan of them all per literal."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: dict[tuple[type, object], str] = {}
 
 
-def _bounds_names(constants: dict[str, object], key: str, durations: list[n.Duration]) -> tuple[str, str]:
+def _const(constants: _Constants, prefix: str, value: object) -> str:
+    """The name of a constant of the generated code holding ``value`` (added if new); values of
+    different types (1, 1.0, True) are different constants."""
+    key: tuple[type, object] | None = (type(value), value)
+    try:
+        found = constants.names.get(key)  # type: ignore[arg-type]
+    except TypeError:  # unhashable (a bounds layout, a list): compared one by one, there are few
+        key, found = None, next((name for name, existing in constants.items()
+                                 if type(existing) is type(value) and existing == value), None)
+    if found is None:
+        found = f"{prefix}_K{len(constants)}"  # unique across programs: fused code shares a namespace
+        constants[found] = value
+        if key is not None:
+            constants.names[key] = found
+    return found
+
+
+def _bounds_names(constants: _Constants, key: str, durations: list[n.Duration]) -> tuple[str, str]:
     """The constants naming a program's bounds tuple in a moment's cache, and its layout."""
     return _const(constants, key, key), _const(constants, key, durations)
 
@@ -413,11 +520,16 @@ def _split(cond: n.Condition) -> tuple[tuple[n.Window, ...], n.Condition | None]
 
 
 def _depends_on_time(cond: n.Condition) -> bool:
-    if isinstance(cond, (n.And, n.Or)):
-        return any(_depends_on_time(c) for c in cond.operands)
-    if isinstance(cond, n.Not):
-        return _depends_on_time(cond.operand)
-    return isinstance(cond, (n.Between, n.MoreThanAgo, n.LessThanAgo, n.Before, n.After))
+    stack = [cond]  # a walk without recursion: segments may nest deeply
+    while stack:
+        c = stack.pop()
+        if isinstance(c, (n.And, n.Or)):
+            stack.extend(c.operands)
+        elif isinstance(c, n.Not):
+            stack.append(c.operand)
+        elif isinstance(c, n.TIME_PREDICATES):
+            return True
+    return False
 
 
 # Attribute reading -------------------------------------------------------------------------
@@ -439,7 +551,7 @@ class Extractor:
         self.values = f"({values}{',' if len(self.slots) == 1 else ''})"
         self.namespace: dict[str, Any] = {
             "_fromiso": dt.datetime.fromisoformat, "_time": parse_time, "_NAIVE": naive_zone, "_UTC": UTC,
-            "_bad": bad_value, "_skew": _skew, "_lookup": lookup,
+            "_read": read_value, "_skew": _skew, "_lookup": lookup,
         }
         lines = ["def extract(user, now, uid):", *("    " + line for line in self.statements("uid")),
                  f"    return [{self.values[1:-1]}], w", "", "def complete(user, now, uid, w, v, need):"]
@@ -475,8 +587,7 @@ def _read_lines(path: str, i: int, kind: str, uid: str) -> list[str]:
     else:
         lines = [f"{var} = _lookup(user, {tuple(parts)!r}, {path!r})"]
     if kind == "time":
-        return [
-            *lines,
+        lines += [
             f"if {var} is not None:",
             f"    if {var}.__class__ is str:",
             "        try:",
@@ -488,21 +599,22 @@ def _read_lines(path: str, i: int, kind: str, uid: str) -> list[str]:
             f"        {var} = t",
             "    else:",
             f"        {var} = _time({var}, {path!r}, _NAIVE, {uid})",
-            f"    if {var} > now:",
-            f"        w = _skew(w, {path!r}, {var})",
-            f"        {var} = now",
         ]
-    check = {
+        if path in CLOCK_SKEW_ATTRIBUTES:
+            lines += [f"    if {var} > now:", f"        w = _skew(w, {path!r}, {var})", f"        {var} = now"]
+        return lines
+    # the plain types are tested inline; anything else is converted or rejected by read_value
+    unusual = {
         "string": f"{var}.__class__ is not str",
         "boolean": f"{var}.__class__ is not bool",
         "number": f"({var}.__class__ is not int and {var}.__class__ is not float or {var} != {var})",
     }[kind]
-    return [*lines, f"if {var} is not None and {check}:", f"    raise _bad({path!r}, {kind!r}, {var}, {uid})"]
+    return [*lines, f"if {var} is not None and {unusual}:", f"    {var} = _read({kind!r}, {var}, {path!r}, {uid})"]
 
 
 def _skew(warnings: list[str] | None, path: str, value: dt.datetime) -> list[str]:
     out = warnings or []
-    out.append(f"{path} {value.isoformat()} is later than now; counted as now (clock skew)")
+    out.append(skew_warning(path, value))
     return out
 
 

@@ -8,6 +8,7 @@ the way compilers do.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import attrs
 
@@ -18,6 +19,8 @@ __all__ = [
     "LapseSyntaxError",
     "UnsupportedError",
     "UserDataError",
+    "option_hint",
+    "render",
 ]
 
 
@@ -86,12 +89,40 @@ class LapseCheckError(_PositionedError):
 
 
 class UserDataError(LapseError):
-    """A user record cannot be evaluated: a missing ``user_id``, a naive time, a wrong type."""
+    """A user record cannot be evaluated: a missing ``user_id``, a naive time, a wrong type.
 
-    def __init__(self, message: str, *, user_id: str | None = None, attribute: str | None = None):
-        super().__init__(message)
+    ``option`` names the rule set option (a ``compile``/``load`` keyword) that would make the
+    record valid, such as ``naive_timezone``; the message then ends with how to set it, in the
+    words of the surface the user is at: ``str()`` is Python's, :meth:`render` any surface's.
+    """
+
+    def __init__(self, message: str, *, user_id: str | None = None, attribute: str | None = None,
+                 option: str | None = None):
+        self.reason = message
+        self.option = option
+        super().__init__(self.render("python"))
         self.user_id = user_id
         self.attribute = attribute
+
+    def render(self, surface: Surface) -> str:
+        """The message, naming ``option`` as ``surface`` spells it (see :func:`option_hint`)."""
+        if self.option is None:
+            return self.reason
+        return f"{self.reason} or {option_hint(self.option, surface)}"
+
+
+Surface = Literal["python", "cli"]
+
+
+def option_hint(option: str, surface: Surface) -> str:
+    """How to set a rule set option where the user is: the keyword of ``compile``/``load``/
+    ``Plugin`` in Python, the flag on the command line (``naive_timezone`` -> ``--naive-timezone``)."""
+    return f"use --{option.replace('_', '-')}" if surface == "cli" else f"compile with {option}="
+
+
+def render(exc: BaseException, surface: Surface) -> str:
+    """Any error's message as ``surface`` words it (only :class:`UserDataError` names options)."""
+    return exc.render(surface) if isinstance(exc, UserDataError) else str(exc)
 
 
 class UnsupportedError(LapseError):

@@ -322,7 +322,9 @@ def _in_segment_source(programs: Sequence[CompiledProgram], extractor: Extractor
                        f"    m = _S.moment({k}, M[{k}], c[2], user, now, {key})"]
             body = _block(program, helpers, static=False, acquire=acquire, indent="        ")
         lines += [f"    # {program.rule.name!r}", f"    if s{k} is not False:", *body, f"        s{k} = s"]
-    if len(programs) == 1:
+    if not programs:  # a file with no rules: a valid, empty rule set
+        lines.append("    return _RESULTS.of(())")
+    elif len(programs) == 1:
         lines.append("    return _ONE[s0]")
     else:
         answers = ", ".join(f"s{k}" for k in range(len(programs)))

@@ -35,10 +35,13 @@ from .explain import Explanation, RuleTrace, condition_traces, summary
 from .fuse import FUSE_MAX, Fused, Results
 from .parse import parse
 from .timecalc import Tz
-from .userdata import Reader, maybe_user_id, user_id_of
+from .userdata import CLOCK_SKEW_ATTRIBUTES, Reader, maybe_user_id, skew_warning, user_id_of
 from .zones import get_zone
 
-__all__ = ["RuleSet", "compile", "load", "parse_sources", "read_sources", "read_text", "rule_files"]
+__all__ = [
+    "FIRST_INSTANT", "LAST_INSTANT", "RuleSet", "compile", "load", "parse_sources", "read_sources", "read_text",
+    "require_instant", "rule_files",
+]
 
 
 class RuleSet:
@@ -68,7 +71,7 @@ class RuleSet:
                          for rule in self.rules}
         self._eager = tuple(p for p in paths if p not in self._lazy)
         self._reader = Reader(paths, self.schema, self._naive_zone)
-        self._time_paths = tuple(p for p in paths if self.schema[p] == "time")
+        self._clamped = tuple(p for p in paths if p in CLOCK_SKEW_ATTRIBUTES)
         self._extractor = Extractor(self.schema, paths, self._naive_zone, self._lazy)
         compiled = compile_rules(self.rules, self._extractor)
         self._compiled: tuple[Program, ...] = tuple(compiled)
@@ -81,7 +84,7 @@ class RuleSet:
         if len(self.rules) <= FUSE_MAX:
             # the class's methods, bound to this rule set, are the general path the fused ones fall back to
             self._fused = Fused(compiled, self._extractor, self._zone, MethodType(RuleSet.evaluate, self),
-                                MethodType(RuleSet.in_segment, self), _require_aware, self._results)
+                                MethodType(RuleSet.in_segment, self), require_instant, self._results)
             # The generated functions take the methods' place on this instance: a host calls them
             # once per user, and a wrapper call would cost a tenth of the whole evaluation.
             for name in ("evaluate", "in_segment"):
@@ -166,11 +169,11 @@ class RuleSet:
     ) -> tuple[dict[str, Any], tuple[str, ...]]:
         values = self._reader.read(user, user_id, paths)
         warnings: list[str] = []
-        for path in self._time_paths:
+        for path in self._clamped:
             x = values.get(path)
             if x is not None and x > now:
                 values[path] = now
-                warnings.append(f"{path} {x.isoformat()} is later than now; counted as now (clock skew)")
+                warnings.append(skew_warning(path, x))
         return values, tuple(warnings)
 
     def _zone(self, rule: CheckedRule, user: Mapping[str, Any]) -> tuple[Tz, str, str | None]:
@@ -203,10 +206,10 @@ class RuleSet:
         ``(send_at, campaign)``. Raises :class:`UserDataError` for a malformed record."""
         # (A fused rule set answers with its generated function instead; see __init__.)
         if now is not self._checked_now:
-            _require_aware(now, "now")
+            require_instant(now, "now")
             self._checked_now = now
         if since is not None:
-            _require_aware(since, "since")
+            require_instant(since, "since")
         user_id, values, skew = self._prepare(user, now, self._active)
         past = parse_history(history, self._naive_zone, user_id) if history else ()
         decisions = []
@@ -228,7 +231,7 @@ class RuleSet:
         """Each rule's segment at instant ``at``: True, False or None (unknown), as a read-only
         mapping from campaign name (shared between calls with the same answers)."""
         if at is not self._checked_now:
-            _require_aware(at, "at")
+            require_instant(at, "at")
             self._checked_now = at
         if user.__class__ is not dict and not isinstance(user, Mapping):
             user_id_of(user)  # raises: a record must be a mapping
@@ -260,7 +263,9 @@ class RuleSet:
     ) -> Explanation:
         """Per rule: each condition's value at the next occurrence and why the rule does or does not
         produce a decision. Drafts and paused campaigns are explained too."""
-        _require_aware(now, "now")
+        require_instant(now, "now")
+        if since is not None:
+            require_instant(since, "since")
         user_id = user_id_of(user)
         values, skew = self._read_reference(user, now, user_id, self._eager)
         need = self._needed(values, zip(self.rules, self._reference_programs, strict=True))
@@ -298,9 +303,20 @@ class RuleSet:
         return Explanation(user_id, now, tuple(traces), tuple(notes))
 
 
-def _require_aware(value: object, name: str) -> None:
+# The instants a call may ask about (now, since, at), FIRST_INSTANT included, LAST_INSTANT not:
+# evaluation looks up to 100 years back (the longest duration) and 400 days ahead, which must
+# stay inside datetime's years 1..9999 in every zone.
+FIRST_INSTANT = dt.datetime(1000, 1, 1, tzinfo=dt.UTC)
+LAST_INSTANT = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+
+
+def require_instant(value: object, name: str) -> None:
+    """``value`` is an aware datetime in the supported range, or TypeError/ValueError naming ``name``."""
     if not isinstance(value, dt.datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise TypeError(f"{name} must be an aware datetime (with tzinfo), got {value!r}")
+    if not FIRST_INSTANT <= value < LAST_INSTANT:  # aware comparisons never overflow
+        raise ValueError(f"{name} must be from {FIRST_INSTANT.date()} to before {LAST_INSTANT.date()} (UTC), "
+                         f"got {value.isoformat()}")
 
 
 def _as_active(rule: CheckedRule) -> CheckedRule:

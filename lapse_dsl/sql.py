@@ -15,8 +15,12 @@ true). A construct a dialect cannot express exactly raises :class:`UnsupportedEr
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Mapping
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from types import FrameType
 from typing import Any
 
 import attrs
@@ -25,10 +29,11 @@ from sqlglot import exp
 from . import nodes as n
 from .check import CheckedRule
 from .errors import UnsupportedError
-from .evaluate import Moment, next_occurrence, time_predicates
+from .evaluate import Moment, needs_moment, next_occurrence, time_predicates
 from .format import format_condition
-from .ruleset import RuleSet
+from .ruleset import RuleSet, require_instant
 from .timecalc import UTC, Tz, local_midnight
+from .userdata import CLOCK_SKEW_ATTRIBUTES
 from .zones import get_zone, zone_names
 
 __all__ = ["DIALECTS", "candidates_sql", "next_occurrence_sql", "segment_predicate", "segment_sql"]
@@ -85,23 +90,25 @@ class _Compiler:
     name of :class:`_Bounds`); with ``static`` every occurrence-dependent predicate is NULL."""
 
     def __init__(self, rule: CheckedRule, target: _Target, bounds: _Bounds, bound: Mapping[str, exp.Expr],
-                 at: exp.Expr | None, schema: Mapping[str, str], *, static: bool = False,
+                 at: exp.Expr | None, *, static: bool = False,
                  clamp_windows: bool = True) -> None:
         self.rule, self.target, self.bounds, self.bound, self.at = rule, target, bounds, bound, at
-        self.schema, self.static, self.clamp_windows = schema, static, clamp_windows
+        self.static, self.clamp_windows = static, clamp_windows
 
     def condition(self, cond: n.Condition) -> exp.Expr:
+        # `a or a` is `a` (and `a and a` is `a`), unknown included: a repeated operand is written
+        # once, so a long chain's SQL grows with its distinct conditions only
         if isinstance(cond, n.And):
-            return exp.and_(*(exp.paren(self.condition(c), copy=False) for c in cond.operands))
+            return exp.and_(*(exp.paren(self.condition(c), copy=False) for c in dict.fromkeys(cond.operands)), copy=False)
         if isinstance(cond, n.Or):
-            return exp.or_(*(exp.paren(self.condition(c), copy=False) for c in cond.operands))
+            return exp.or_(*(exp.paren(self.condition(c), copy=False) for c in dict.fromkeys(cond.operands)), copy=False)
         if isinstance(cond, n.Not):
-            return exp.not_(exp.paren(self.condition(cond.operand), copy=False))
+            return _negate(self.condition(cond.operand))
         return self.predicate(cond)
 
     def _value(self, p: n.Predicate) -> exp.Expr:
         column = self.target.column(str(p.path))
-        if self.schema.get(str(p.path)) == "time" and self.at is not None and _skew_matters(p, self.clamp_windows):
+        if str(p.path) in CLOCK_SKEW_ATTRIBUTES and self.at is not None and _skew_matters(p, self.clamp_windows):
             # clock skew: a time later than the instant asked about counts as that instant
             return exp.Case().when(column > self.at, self.at.copy()).else_(column.copy())
         return column
@@ -109,10 +116,10 @@ class _Compiler:
     def predicate(self, p: n.Predicate) -> exp.Expr:
         if isinstance(p, n.IsSet):
             test: exp.Expr = exp.Is(this=self.target.column(str(p.path)), expression=exp.Null())
-            return test if p.negated else exp.not_(test)
-        if self.static and isinstance(p, (n.Between, n.MoreThanAgo, n.LessThanAgo, n.Before, n.After)):
-            # unknown without an instant: windows move with it, and a time after "now" counts as
-            # now (clock skew), so even a fixed point's answer depends on when the query runs
+            return test if p.negated else _negate(test)
+        if self.static and (needs_moment(p) or (isinstance(p, (n.Before, n.After)) and str(p.path) in CLOCK_SKEW_ATTRIBUTES)):
+            # unknown without an instant: windows and dates move with it, and a clamped time after
+            # "now" counts as now, so even a fixed instant's answer depends on when the query runs
             return exp.Null()
         x = self._value(p)
         if isinstance(p, n.Between):
@@ -133,8 +140,19 @@ class _Compiler:
             return ops[p.op](this=x, expression=value)
         if isinstance(p, n.InList):
             test = x.isin(*(_literal(v.value) for v in p.values))
-            return exp.not_(test) if p.negated else test
+            return _negate(test) if p.negated else test
         return exp.EQ(this=x, expression=exp.true())  # Truthy: NULL stays NULL
+
+
+def _negate(condition: exp.Expr) -> exp.Expr:
+    """``NOT condition``, and never ``NOT NOT``: in SQL's three-valued logic, as in the plugin's,
+    ``NOT NOT x`` is ``x`` (NULL included), so a negated negation is its operand."""
+    inner = condition.unnest()
+    if isinstance(inner, exp.Not):
+        operand: exp.Expr = inner.this
+        return operand.unnest()
+    operand = condition if isinstance(condition, (exp.Paren, exp.Is, exp.In)) else exp.paren(condition, copy=False)
+    return exp.not_(operand, copy=False)  # the parts are new trees: copying them at every level is quadratic
 
 
 def _skew_matters(p: n.Predicate, windows: bool) -> bool:
@@ -194,6 +212,8 @@ def _row_values(bounds: _Bounds, moment: Moment) -> list[Any]:
 
 
 def _pick(rules: RuleSet, rule: str | None) -> CheckedRule:
+    if not rules.rules:
+        raise ValueError("the rule set has no rules: there is no segment to write as SQL")
     if rule is None:
         if len(rules.rules) != 1:
             names = ", ".join(r.name for r in rules.rules)
@@ -245,7 +265,8 @@ def _build(rules: RuleSet, rule: CheckedRule, dialect: str, table: str, columns:
             window_values += [v for v in r[2:2 + len(bounds.durations)] if v is not None]
         values = exp.values([tuple(_cell(v) for v in row) for row in rows], alias="z", columns=["zone", *names])
         query = query.join(values, on=exp.column("zone", "z").eq(target.column("timezone")), join_type="left")
-        own_zone = exp.Is(this=exp.column("zone", "z"), expression=exp.Null()).not_()
+        no_zone = exp.Is(this=exp.column("zone", "z"), expression=exp.Null())  # the fallback zone applies
+        own_zone = _negate(no_zone)
         bound = {}
         for i, name in enumerate(names):
             zone_value: exp.Expr = exp.column(name, "z")
@@ -254,9 +275,9 @@ def _build(rules: RuleSet, rule: CheckedRule, dialect: str, table: str, columns:
         if not fallback:  # the fallback zone has no occurrence: only users with a zone of their own
             query = query.where(own_zone.copy())
         if select_send_at:  # a user whose own zone has no next occurrence gets none
-            query = query.where(exp.or_(exp.not_(own_zone.copy()), exp.column("send_at", "z").is_(exp.Null()).not_()))
+            query = query.where(exp.or_(no_zone.copy(), _negate(exp.column("send_at", "z").is_(exp.Null()))))
     clamp = select_send_at or (at is not None and any(v >= at for v in window_values))
-    compiler = _Compiler(rule, target, bounds, bound, at_expr, rules.schema, clamp_windows=clamp)
+    compiler = _Compiler(rule, target, bounds, bound, at_expr, clamp_windows=clamp)
     condition = compiler.condition(rule.segment)
     if select_send_at:
         query = query.select(bound["send_at"].as_("send_at", quoted=True))
@@ -289,23 +310,79 @@ def _next_moment(rule: CheckedRule, at: dt.datetime) -> Any:
     return moment_of
 
 
+# Deep segments -----------------------------------------------------------------------------------
+
+# sqlglot writes SQL recursively: up to about 10 Python frames per nesting level of a segment
+# (a parenthesis, a connector, a NOT), so a segment nested as deep as the language allows
+# (nodes.MAX_DEPTH) needs more than Python's default limit of 1,000 frames. Following sqlglot's
+# own advice, the limit is raised while such a segment is written, never lowered, and restored
+# when the last writer is done.
+_FRAMES_PER_LEVEL = 12
+_HEADROOM = 200
+_limit_lock = threading.Lock()
+_limit_users = 0
+_limit_saved = 0
+
+
+def _depth(cond: n.Condition) -> int:
+    """How deeply ``cond`` nests (a predicate is 1), without recursion."""
+    deepest, stack = 0, [(cond, 1)]
+    while stack:
+        c, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(c, (n.And, n.Or)):
+            stack.extend((op, level + 1) for op in c.operands)
+        elif isinstance(c, n.Not):
+            stack.append((c.operand, level + 1))
+    return deepest
+
+
+@contextlib.contextmanager
+def _stack_for(rules: RuleSet) -> Iterator[None]:
+    """Room on the stack for writing the rule set's deepest segment (a no-op for usual ones)."""
+    global _limit_users, _limit_saved
+    depth = max((_depth(r.segment) for r in rules.rules), default=0)
+    frame: FrameType | None = sys._getframe()
+    used = 0
+    while frame is not None:
+        frame, used = frame.f_back, used + 1
+    needed = used + depth * _FRAMES_PER_LEVEL + _HEADROOM
+    with _limit_lock:
+        if _limit_users == 0:
+            _limit_saved = sys.getrecursionlimit()
+        _limit_users += 1
+        if needed > sys.getrecursionlimit():
+            sys.setrecursionlimit(needed)
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_users -= 1
+            if _limit_users == 0 and sys.getrecursionlimit() > _limit_saved:
+                sys.setrecursionlimit(_limit_saved)
+
+
 def segment_sql(rules: RuleSet, *, dialect: str, at: dt.datetime, table: str = "users",
                 columns: Mapping[str, str] | None = None, rule: str | None = None, pretty: bool = False) -> str:
     """``SELECT user_id`` of the users in ``rule``'s segment at instant ``at`` (the SQL form of
     :meth:`RuleSet.in_segment`: calendar windows from the wall-clock reading of ``at`` in each
     user's delivery zone)."""
+    require_instant(at, "at")
     chosen = _pick(rules, rule)
-    query = _build(rules, chosen, dialect, table, columns, _at_moment(at), at, select_send_at=False)
-    return query.sql(dialect=dialect, pretty=pretty)
+    with _stack_for(rules):
+        query = _build(rules, chosen, dialect, table, columns, _at_moment(at), at, select_send_at=False)
+        return query.sql(dialect=dialect, pretty=pretty)
 
 
 def next_occurrence_sql(rules: RuleSet, *, dialect: str, at: dt.datetime, table: str = "users",
                         columns: Mapping[str, str] | None = None, rule: str | None = None, pretty: bool = False) -> str:
     """``SELECT user_id, send_at`` (UTC) for every user in the segment at the rule's next
     occurrence at or after ``at`` in the user's delivery zone (within the rule's from/until)."""
+    require_instant(at, "at")
     chosen = _pick(rules, rule)
-    query = _build(rules, chosen, dialect, table, columns, _next_moment(chosen, at), at, select_send_at=True)
-    return query.sql(dialect=dialect, pretty=pretty)
+    with _stack_for(rules):
+        query = _build(rules, chosen, dialect, table, columns, _next_moment(chosen, at), at, select_send_at=True)
+        return query.sql(dialect=dialect, pretty=pretty)
 
 
 def candidates_sql(rules: RuleSet, *, dialect: str, table: str = "users", columns: Mapping[str, str] | None = None,
@@ -320,21 +397,29 @@ def candidates_sql(rules: RuleSet, *, dialect: str, table: str = "users", column
     target = _Target("u", dict(columns or {}))
     query = exp.select(exp.Star() if select_all else target.column("user_id").as_("user_id", quoted=True))
     query = query.from_(exp.to_table(table).as_("u", quoted=True))
-    conditions = []
-    for r in chosen:
-        compiler = _Compiler(r, target, _Bounds(r), {}, None, rules.schema, static=True)
-        conditions.append(exp.func("COALESCE", compiler.condition(r.segment), exp.true()))
-    if not conditions:
+    if not chosen:
         return query.where(exp.false()).sql(dialect=dialect)
-    return query.where(exp.or_(*conditions)).sql(dialect=dialect)
+    with _stack_for(rules):
+        conditions = []
+        for r in chosen:
+            compiler = _Compiler(r, target, _Bounds(r), {}, None, static=True)
+            conditions.append(exp.func("COALESCE", compiler.condition(r.segment), exp.true()))
+        return query.where(exp.or_(*conditions)).sql(dialect=dialect)
 
 
 def segment_predicate(rules: RuleSet, *, dialect: str, at: dt.datetime, columns: Mapping[str, str] | None = None,
                       rule: str | None = None, alias: str = "u") -> str:
     """The segment at ``at`` as a bare SQL condition over a table aliased ``alias``. Per-zone
-    constants become a CASE over the user's timezone column (a full SELECT joins a table instead,
-    which is faster on large tables)."""
+    constants become a CASE over the user's timezone column, repeated at each use (a full SELECT
+    joins a table instead, which is faster on large tables)."""
+    require_instant(at, "at")
     chosen = _pick(rules, rule)
+    with _stack_for(rules):
+        return _predicate(rules, chosen, dialect, at, columns, alias)
+
+
+def _predicate(rules: RuleSet, chosen: CheckedRule, dialect: str, at: dt.datetime, columns: Mapping[str, str] | None,
+               alias: str) -> str:
     bounds = _Bounds(chosen)
     _check_dialect(dialect, chosen, bounds)
     target = _Target(alias, dict(columns or {}))
@@ -351,6 +436,6 @@ def segment_predicate(rules: RuleSet, *, dialect: str, at: dt.datetime, columns:
             for row in rows:
                 case = case.when(exp.Literal.string(row[0]), _instant(row[i + 1]), copy=False)
             bound[name] = case.else_(_instant(fallback[i]))
-    compiler = _Compiler(chosen, target, bounds, bound, _instant(at), rules.schema)
+    compiler = _Compiler(chosen, target, bounds, bound, _instant(at))
     return compiler.condition(chosen.segment).sql(dialect=dialect)
 

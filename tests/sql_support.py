@@ -29,7 +29,7 @@ import lapse_dsl
 from lapse_dsl import nodes as n
 from lapse_dsl.evaluate import Moment, delivery_zone, truth
 from lapse_dsl.schedule import occurrences
-from lapse_dsl.userdata import Reader, parse_time
+from lapse_dsl.userdata import CLOCK_SKEW_ATTRIBUTES, Reader, parse_time
 from lapse_dsl.zones import get_zone, zone_names
 
 UTC = dt.UTC
@@ -406,11 +406,11 @@ def next_reference(rules: lapse_dsl.RuleSet, users: Sequence[Mapping[str, Any]],
                    at: dt.datetime) -> dict[str, dict[str, dt.datetime]]:
     """Per rule, ``{user_id: send_at}`` for the users in the segment at their delivery zone's next
     occurrence at or after ``at`` (within from/until), by the reference path: ``occurrences``,
-    ``Moment`` and ``truth`` over the values the plugin reads (times later than ``at`` count as
-    ``at``, as in ``evaluate(user, now=at)``)."""
+    ``Moment`` and ``truth`` over the values the plugin reads (last_used and first_used later
+    than ``at`` count as ``at``, as in ``evaluate(user, now=at)``)."""
     paths = sorted({str(p.path) for r in rules.rules for p in conditions(r.segment)})
     reader = Reader(paths, rules.schema, None)
-    time_paths = [p for p in paths if rules.schema[p] == "time"]
+    time_paths = [p for p in paths if p in CLOCK_SKEW_ATTRIBUTES]
     moments: dict[tuple[str, str], Moment | None] = {}
     out: dict[str, dict[str, dt.datetime]] = {r.name: {} for r in rules.rules}
     for user in users:

@@ -1,0 +1,1 @@
+-- UnsupportedError: logic_double_not:2: 'last_used more than 30d ago' cannot be compiled for sqlite: sqlite has no timestamp type, so time conditions cannot be compared exactly there; use duckdb (which reads sqlite files) or a warehouse dialect

@@ -1,0 +1,1 @@
+-- UnsupportedError: pred_declared_time:5: 'trial_ends after 2026-12-05' cannot be compiled for sqlite: sqlite has no timestamp type, so time conditions cannot be compared exactly there; use duckdb (which reads sqlite files) or a warehouse dialect

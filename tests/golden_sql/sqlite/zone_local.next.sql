@@ -1,0 +1,1 @@
+-- UnsupportedError: zone_local:6: 'last_used between 2w and 3w' cannot be compiled for sqlite: sqlite has no timestamp type, so time conditions cannot be compared exactly there; use duckdb (which reads sqlite files) or a warehouse dialect
