@@ -10,22 +10,26 @@ from __future__ import annotations
 import collections
 import csv
 import datetime as dt
+import difflib
+import io
 import json
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
 
 import attrs
 
-from .errors import UserDataError
+from . import nodes as n
+from .errors import UserDataError, render
 from .evaluate import Decision
 from .plugin import Plugin
-from .sources import Source
+from .ruleset import RuleSet
+from .sources import Source, counted, problem
 from .timecalc import iso_utc
 from .userdata import user_id_of
 
-__all__ = ["DECISION_FIELDS", "Summary", "decision_record", "history_of", "run_batch"]
+__all__ = ["DECISION_FIELDS", "Presence", "Summary", "decision_record", "history_of", "run_batch"]
 
 DECISION_FIELDS = (
     "campaign", "channel", "user_id", "send_at", "local_send_at", "timezone", "due", "held_out",
@@ -43,6 +47,8 @@ class Summary:
     due: int = 0
     held_out: int = 0
     per_campaign: collections.Counter[tuple[str, str, str]] = attrs.field(factory=collections.Counter)
+    campaigns: list[tuple[str, str]] = attrs.field(factory=list)  # (campaign, channel) of every rule, listed even at 0
+    warnings: list[str] = attrs.field(factory=list)
 
     @property
     def balanced(self) -> bool:
@@ -70,7 +76,7 @@ class Summary:
             f"  rejected          {self.rejected:>9}",
             f"decisions           {self.decisions:>9}   due now {self.due}, held out {self.held_out}",
         ]
-        keys = sorted({(c, ch) for c, ch, _ in self.per_campaign})
+        keys = sorted({(c, ch) for c, ch, _ in self.per_campaign} | set(self.campaigns))
         if keys:
             width = max(len(c) for c, _ in keys)
             lines.append("")
@@ -81,13 +87,68 @@ class Summary:
                     f"{c:<{width}}  {ch:<12} {pc[(c, ch, 'decisions')]:>9} {pc[(c, ch, 'due')]:>7} "
                     f"{pc[(c, ch, 'held_out')]:>8}"
                 )
-        check = "ok" if self.balanced else "MISMATCH"
+        if self.warnings:
+            lines.append("")
+            lines.extend(f"warning: {w}" for w in self.warnings)
         lines.append("")
         lines.append(
             f"accounted for: {self.read} read = {self.with_decision} with + {self.without_decision} without "
-            f"+ {self.rejected} rejected ({check})"
+            f"+ {self.rejected} rejected ({self.verdict})"
         )
         return "\n".join(lines)
+
+    @property
+    def verdict(self) -> str:
+        """``ok`` only when every record was read and decided: rejected records were not."""
+        if not self.balanced:
+            return "MISMATCH"
+        return f"incomplete: {counted(self.rejected, 'record')} rejected" if self.rejected else "ok"
+
+
+class Presence:
+    """Which attributes the rules' conditions read have a value in at least one record. One that
+    never does (a CSV header ``last_seen`` where the rules read ``last_used``) makes every
+    condition on it unknown, silently: the summaries warn, naming the closest name the records had."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        paths = sorted({str(p.path) for rule in rules.rules for p in n.predicates(rule.segment)})
+        self.missing = {path: tuple(path.split(".")) for path in paths}  # not seen yet
+        self.names: set[str] = set()  # names the records had, while some attribute is missing
+        self.records = 0
+
+    def see(self, record: Mapping[str, Any]) -> None:
+        """Note a record; callers may skip this once ``missing`` is empty."""
+        self.records += 1
+        if not self.missing:
+            return
+        for key, value in record.items():
+            self.names.add(key)
+            if isinstance(value, dict):
+                self.names.update(f"{key}.{inner}" for inner in value)
+        for path in [p for p, parts in self.missing.items() if _has(record, parts)]:
+            del self.missing[path]
+
+    def warnings(self) -> list[str]:
+        if not self.records:
+            return []
+        out = []
+        for path in self.missing:
+            close = difflib.get_close_matches(path, sorted(self.names), n=1, cutoff=0.6)
+            if path in self.names:
+                hint = " (its column is always empty)"
+            else:
+                hint = f" (closest column: {close[0]})" if close else ""
+            out.append(f"no record read has {path}, so every condition on it was unknown{hint}")
+        return out
+
+
+def _has(record: Mapping[str, Any], parts: tuple[str, ...]) -> bool:
+    value: Any = record
+    for part in parts:
+        if not isinstance(value, Mapping):
+            return False
+        value = value.get(part)
+    return value is not None
 
 
 def decision_record(d: Decision) -> dict[str, Any]:
@@ -122,23 +183,78 @@ def history_of(user: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 class _Writer:
+    """Writes one user's decisions at once, so a user whose decisions cannot be written (a lone
+    surrogate from a JSON ``\\ud800`` escape is not valid Unicode) is rejected whole, never half written."""
+
     def __init__(self, out: IO[str], fmt: str) -> None:
         self.out = out
-        self.csv = csv.DictWriter(out, DECISION_FIELDS, lineterminator="\n") if fmt == "csv" else None
+        self.buffer = io.StringIO()
+        self.csv = csv.DictWriter(self.buffer, DECISION_FIELDS, lineterminator="\n") if fmt == "csv" else None
         if self.csv is not None:
             self.csv.writeheader()
+            out.write(self.buffer.getvalue())
 
-    def write(self, d: Decision) -> None:
-        record = decision_record(d)
+    def write(self, decisions: Sequence[Decision]) -> str | None:
+        """Write the decisions; the reason they cannot be, if so (nothing is written then)."""
+        try:
+            text = self._text(decisions)
+        except Exception as exc:  # a value that cannot be serialised costs this user only
+            return f"the decision cannot be written: {problem(exc)}"
+        try:
+            if not text.isascii():
+                text.encode("utf-8")  # valid Unicode, whatever error handler the stream has (surrogateescape in a C locale)
+            self.out.write(text)  # encodes the whole text before writing any of it
+        except UnicodeEncodeError as exc:
+            return _unwritable(decisions, exc)
+        return None
+
+    def _text(self, decisions: Sequence[Decision]) -> str:
         if self.csv is None:
-            self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        else:
+            return "".join(json.dumps(decision_record(d), ensure_ascii=False) + "\n" for d in decisions)
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        for d in decisions:
+            record = decision_record(d)
             record["message"] = json.dumps(record["message"], ensure_ascii=False)
             record["warnings"] = "; ".join(record["warnings"])
             record["variant"] = record["variant"] or ""
             record["due"] = "true" if record["due"] else "false"  # as CSV input spells booleans
             record["held_out"] = "true" if record["held_out"] else "false"
             self.csv.writerow(record)
+        return self.buffer.getvalue()
+
+
+def _unwritable(decisions: Sequence[Decision], exc: UnicodeEncodeError) -> str:
+    """Which field of the decisions the output cannot hold, and why."""
+    for d in decisions:
+        record = decision_record(d)
+        fields = [(k, v) for k, v in record.items() if k != "message"]
+        fields += [(f"message.{k}", v) for k, v in record["message"].items()]
+        fields += [("warnings", w) for w in record["warnings"]]
+        for name, value in fields:
+            if not isinstance(value, str):
+                continue
+            if any("\ud800" <= c <= "\udfff" for c in value):
+                return (f"{name} is not valid Unicode (it holds a lone surrogate, such as the JSON escape \\ud800), "
+                        "so the decision cannot be written")
+            try:
+                value.encode(exc.encoding)
+            except UnicodeEncodeError:
+                return f"{name} cannot be written in the output's encoding ({exc.encoding})"
+    return f"the decision cannot be written ({exc.reason})"
+
+
+def _write_rejection(errors: IO[str], line: int, user_id: str | None, reason: str) -> None:
+    """One rejected record's JSON line; characters the stream cannot hold (a lone surrogate in a
+    user_id) are written as JSON escapes, so this line is always written."""
+    record = {"line": line, "user_id": user_id, "error": reason}
+    text = json.dumps(record, ensure_ascii=False) + "\n"
+    try:
+        if not text.isascii():  # strictly, whatever the stream's error handler would make of it
+            text.encode(getattr(errors, "encoding", None) or "utf-8")
+        errors.write(text)
+    except UnicodeEncodeError:
+        errors.write(json.dumps(record) + "\n")
 
 
 class _Progress:
@@ -182,34 +298,42 @@ def run_batch(
     progress: bool = True,
 ) -> Summary:
     """Evaluate every user of ``source`` and write decisions to ``out``, rejected records to
-    ``errors`` (one JSON line each: line, user_id, error). Returns the summary."""
-    summary = Summary()
+    ``errors`` (one JSON line each: line, user_id, error). Returns the summary. Anything that goes
+    wrong with one record (reading, deciding, writing its decisions) rejects that record only."""
+    summary = Summary(campaigns=[(rule.name, rule.channel) for rule in plugin.rules.rules])
+    presence = Presence(plugin.rules)
     writer = _Writer(out, fmt)
     lines: collections.deque[int] = collections.deque()
     bar = _Progress(source, progress)
 
+    def reject(line: int, user_id: str | None, reason: str) -> None:
+        summary.read += 1
+        summary.rejected += 1
+        _write_rejection(errors, line, user_id, reason)
+
     def records() -> Iterator[Mapping[str, Any]]:
         for line, record in source:
             if isinstance(record, str):
-                summary.read += 1
-                summary.rejected += 1
-                errors.write(json.dumps({"line": line, "user_id": None, "error": record}, ensure_ascii=False) + "\n")
+                reject(line, None, record)
                 continue
+            if presence.missing:
+                presence.see(record)
             lines.append(line)
             yield record
 
     for result in plugin.evaluate_many(records(), now, since=since, history=history_of):
         line = lines.popleft()
         if result.error is not None:
-            summary.read += 1
-            summary.rejected += 1
-            rejection = {"line": line, "user_id": result.user_id, "error": str(result.error)}
-            errors.write(json.dumps(rejection, ensure_ascii=False) + "\n")
+            reject(line, result.user_id, render(result.error, "cli"))  # batch runs are the CLI's
         else:
-            summary.add(result.decisions)
-            for d in result.decisions:
-                if not due_only or d.due:
-                    writer.write(d)
+            decisions = result.decisions
+            written = tuple(d for d in decisions if d.due) if due_only and decisions else decisions
+            unwritable = writer.write(written) if written else None
+            if unwritable is None:
+                summary.add(decisions)
+            else:
+                reject(line, result.user_id, unwritable)
         bar.tick(summary.read)
     bar.done()
+    summary.warnings = presence.warnings()
     return summary

@@ -7,6 +7,8 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import os
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,15 +17,16 @@ from typing import IO
 from . import __version__
 from .batch import history_of, run_batch
 from .check import check
-from .errors import Diagnostic, LapseError, LapseSyntaxError, UnsupportedError, UserDataError
+from .errors import Diagnostic, LapseError, LapseSyntaxError, UnsupportedError, UserDataError, render
 from .format import format_file
 from .parse import parse
 from .plan import project
 from .plugin import Plugin
-from .ruleset import parse_sources, read_text, rule_files
-from .sources import Source, SourceError, open_source
+from .ruleset import FIRST_INSTANT, LAST_INSTANT, parse_sources, read_text, rule_files
+from .schema import did_you_mean
+from .sources import SQLITE, Source, SourceError, counted, open_source, problem, redact
 from .sql import DIALECTS, candidates_sql, next_occurrence_sql, segment_sql
-from .warehouse import is_database, open_database
+from .warehouse import is_database, open_database, table_problem
 from .zones import get_zone, zone_problem
 
 __all__ = ["main"]
@@ -67,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plan", help="show sends per week and per UTC hour for the next weeks")
     pl.add_argument("rules", metavar="RULES", help="a .lapse file or a folder of them")
     _users_options(pl)
-    pl.add_argument("--weeks", type=_positive, default=4, help="how many weeks ahead (default: 4)")
+    pl.add_argument("--weeks", type=_weeks, default=4, help=f"how many weeks ahead (default: 4, at most {MAX_WEEKS})")
     pl.set_defaults(func=_cmd_plan)
 
     q = sub.add_parser("sql", help="print the SQL that selects a rule's segment in a warehouse")
@@ -99,7 +102,7 @@ def _users_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--users", required=True, metavar="SOURCE",
                    help="users: .jsonl/.ndjson, .csv, .db/.sqlite/.sqlite3, - for JSON lines on stdin, or a "
                         "database (duckdb:PATH or postgresql://...) that returns the candidates")
-    p.add_argument("--table", default="users", help="SQLite or database table to read (default: users)")
+    p.add_argument("--table", help="SQLite or database table to read (default: users)")
     p.add_argument("--column", action="append", default=[], metavar="ATTR=COLUMN", type=_column,
                    help="database column holding an attribute (repeatable; default: the attribute name, . as _)")
     p.add_argument("--now", type=_instant, help="evaluation instant, ISO-8601 with offset (default: the current time)")
@@ -112,6 +115,9 @@ def _zone_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--naive-timezone", metavar="ZONE", help="zone assumed for user times without an offset")
 
 
+MAX_WEEKS = 520  # ten years: `plan` from the last instant lapse takes still ends inside the calendar
+
+
 def _instant(text: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text)
@@ -120,7 +126,15 @@ def _instant(text: str) -> dt.datetime:
     if value.tzinfo is None:
         example = value.isoformat() + "Z" if "T" in text or " " in text else f"{text}T00:00:00Z"
         raise argparse.ArgumentTypeError(f"'{text}' has no UTC offset; add one, as in {example}")
+    if not FIRST_INSTANT <= value < LAST_INSTANT:  # the range every evaluation entry point takes
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is out of range: lapse takes instants from {_iso(FIRST_INSTANT)} to before {_iso(LAST_INSTANT)}"
+        )
     return value
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _column(text: str) -> tuple[str, str]:
@@ -133,7 +147,8 @@ def _column(text: str) -> tuple[str, str]:
 def _cmd_sql(args: argparse.Namespace) -> int:
     plugin = _load_plugin(args)
     at = args.at or dt.datetime.now(dt.UTC)
-    options = {"dialect": args.dialect, "table": args.table, "columns": dict(args.column), "rule": args.rule}
+    _check_table(args.table)
+    options = {"dialect": args.dialect, "table": args.table, "columns": _columns(args, plugin), "rule": args.rule}
     try:
         if args.candidates:
             text = candidates_sql(plugin.rules, **options)
@@ -146,14 +161,36 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     except UnsupportedError as exc:
         print(f"lapse: error: {exc}", file=sys.stderr)
         return 1
-    print(text)
+    _print(text)
     return 0
 
 
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+def _weeks(text: str) -> int:
+    digits = text.lstrip("0")
+    if not (text.isascii() and text.isdigit()) or not digits:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of at least 1")
-    return int(text)
+    if len(digits) > len(str(MAX_WEEKS)) or int(digits) > MAX_WEEKS:  # (no int() of a 5000-digit string)
+        raise argparse.ArgumentTypeError(f"'{text}' is too many: at most {MAX_WEEKS} weeks (ten years)")
+    return int(digits)
+
+
+def _check_table(table: str) -> None:
+    why = table_problem(table)
+    if why is not None:
+        raise UsageError(f"--table {table!r} is not a table name: {why}")
+
+
+def _columns(args: argparse.Namespace, plugin: Plugin) -> dict[str, str]:
+    """``--column`` as a mapping; an attribute the rules do not know, or one mapped twice, is a usage error."""
+    mapping: dict[str, str] = {}
+    for attribute, column in args.column:
+        if attribute not in plugin.rules.schema:
+            hint = did_you_mean(attribute, plugin.rules.schema)
+            raise UsageError(f"--column {attribute}={column}: the rules have no attribute '{attribute}'{hint}")
+        if attribute in mapping:
+            raise UsageError(f"--column {attribute}=...: given twice ({mapping[attribute]} and {column})")
+        mapping[attribute] = column
+    return mapping
 
 
 def _load_plugin(args: argparse.Namespace) -> Plugin:
@@ -170,12 +207,53 @@ def _load_plugin(args: argparse.Namespace) -> Plugin:
 
 
 def _open_users(args: argparse.Namespace, plugin: Plugin) -> Source:
+    """The users source; ``--table`` and ``--column`` where the source does not use them are usage errors."""
+    columns = _columns(args, plugin)
+    database = is_database(args.users)
+    if columns and not database:
+        raise UsageError("--column applies to a database source (duckdb:PATH, postgresql://...); the columns of a "
+                         "users file are named as the attributes")
+    if args.table is not None and not database and Path(args.users).suffix.lower() not in SQLITE:
+        raise UsageError("--table applies to a SQLite file or a database source, not to JSON lines or CSV")
     try:
-        if is_database(args.users):
-            return open_database(args.users, plugin.rules, args.table, dict(args.column))
+        if database:
+            table = "users" if args.table is None else args.table
+            _check_table(table)
+            return open_database(args.users, plugin.rules, table, columns)
         return open_source(args.users, plugin.rules.schema, args.table)
     except SourceError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _input_files(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """``(what, path)`` of every file ``lapse run`` reads: the rule files and a users file."""
+    files = [("a rule file", str(f)) for f in rule_files(args.rules)] if Path(args.rules).is_dir() else [
+        ("the rule file", args.rules)]
+    users = args.users[len("duckdb:"):] if args.users.startswith("duckdb:") else args.users
+    if users != "-" and not is_database(users):
+        files.append(("the users file", users))
+    return files
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Whether paths ``a`` and ``b`` name one regular file (or one that does not exist yet), through
+    relative paths, symbolic and hard links. Devices such as /dev/null or /dev/stdout may be shared."""
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+    return stat.S_ISREG(sa.st_mode) and os.path.samestat(sa, sb)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Before anything is opened for writing: --out and --errors must not be an input or each other."""
+    outputs = [(flag, path) for flag, path in (("--out", args.out), ("--errors", args.errors)) if path]
+    if len(outputs) == 2 and _same_file(args.out, args.errors):
+        raise UsageError(f"--out and --errors are the same file ({args.errors}): give each its own")
+    for flag, path in outputs:
+        for what, source in _input_files(args):
+            if _same_file(path, source):
+                raise UsageError(f"{flag} {path} is {what} ({source}): writing it would destroy the input")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -183,6 +261,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.summary and args.users == "-":
         raise UsageError("--summary reads the users a second time, so it needs a file, not - (standard input)")
     now = args.now or dt.datetime.now(dt.UTC)
+    if args.since is not None and args.since > now:
+        raise UsageError(f"--since {_iso(args.since)} is later than --now {_iso(now)}: it names the previous run's --now")
+    _check_outputs(args)
     source = _open_users(args, plugin)
     with contextlib.ExitStack() as stack:
         stack.enter_context(source)  # closed even when --out or --errors cannot be opened
@@ -207,7 +288,7 @@ def _open_out(path: str) -> IO[str]:
 def _cmd_plan(args: argparse.Namespace) -> int:
     plugin = _load_plugin(args)
     now = args.now or dt.datetime.now(dt.UTC)
-    print(project(plugin.rules, _open_users(args, plugin), now, args.weeks).render())
+    _print(project(plugin.rules, _open_users(args, plugin), now, args.weeks).render())
     return 0
 
 
@@ -217,16 +298,31 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         user = json.loads(args.user)
     except json.JSONDecodeError as exc:
         raise UsageError(f"--user is not valid JSON: {exc.msg}") from None
+    except Exception as exc:  # RecursionError, a 5000-digit number
+        raise UsageError(f"--user is not valid JSON: {problem(exc)}") from None
     if not isinstance(user, dict):
         raise UsageError("--user must be a JSON object")
     try:
         history = history_of(user)
         explanation = plugin.rules.explain(user, args.now or dt.datetime.now(dt.UTC), history=history)
     except UserDataError as exc:
-        print(f"lapse: error: the user record cannot be evaluated: {exc}", file=sys.stderr)
+        print(f"lapse: error: the user record cannot be evaluated: {exc.render('cli')}", file=sys.stderr)
         return 1
-    print(explanation)
+    except Exception as exc:  # as Plugin.evaluate_many: never a traceback for one record
+        print(f"lapse: error: the user record cannot be evaluated: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    _print(str(explanation))
     return 0
+
+
+def _print(text: str) -> None:
+    """``text`` on standard output; characters it cannot encode (a lone surrogate from a JSON
+    escape or a command-line byte that is not UTF-8) are written as backslash escapes."""
+    try:
+        print(text)
+    except UnicodeEncodeError:
+        encoding = sys.stdout.encoding or "utf-8"
+        print(text.encode(encoding, "backslashreplace").decode(encoding))
 
 
 def _sources(paths: Sequence[str]) -> tuple[list[tuple[str, str]], list[Diagnostic]]:
@@ -264,7 +360,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
             print(d)
         rules = sum(1 for f in files for item in f.items if item.__class__.__name__ == "Rule")
         print(
-            f"{len(sources) + len(early)} file(s), {rules} rule(s): {errors} error(s), {warnings} warning(s)",
+            f"{counted(len(sources) + len(early), 'file')}, {counted(rules, 'rule')}: {counted(errors, 'error')}, "
+            f"{counted(warnings, 'warning')}",
             file=sys.stderr,
         )
     return 1 if errors or (args.strict and warnings) else 0
@@ -303,24 +400,30 @@ def _cmd_fmt(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
+    spec: str | None = None  # the users source, whose credentials no message may show
+
+    def say(text: str) -> None:
+        print(redact(text, spec), file=sys.stderr)
+
     try:
         args = parser.parse_args(argv)
+        spec = getattr(args, "users", None)
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2
         return int(args.func(args))
-    except UsageError as exc:
-        print(f"lapse: error: {exc}", file=sys.stderr)
+    except (UsageError, SourceError) as exc:  # a SourceError here: the source failed while being read
+        say(f"lapse: error: {exc}")
         return 2
     except LapseError as exc:
-        print(exc, file=sys.stderr)
+        say(render(exc, "cli"))
         return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
     except OSError as exc:
-        print(f"lapse: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        say(f"lapse: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
         return 2
 
 

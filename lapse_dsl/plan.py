@@ -12,9 +12,9 @@ from typing import Any
 
 import attrs
 
-from .batch import history_of
-from .errors import LapseError
+from .batch import Presence, history_of
 from .ruleset import RuleSet
+from .sources import counted
 
 __all__ = ["Plan", "project"]
 
@@ -25,17 +25,23 @@ _TICK = dt.timedelta(microseconds=1)
 class Plan:
     start: dt.datetime
     weeks: int
-    users: int = 0
+    read: int = 0  # records read, rejected ones included
     rejected: int = 0
+    recipients: int = 0  # users with at least one send
+    campaigns: list[str] = attrs.field(factory=list)  # every campaign, listed even with no send
     by_week: collections.Counter[tuple[int, str]] = attrs.field(factory=collections.Counter)
     by_hour: collections.Counter[int] = attrs.field(factory=collections.Counter)
     held_out: int = 0
+    warnings: list[str] = attrs.field(factory=list)
 
     def render(self) -> str:
-        campaigns = sorted({c for _, c in self.by_week})
+        campaigns = sorted({c for _, c in self.by_week} | set(self.campaigns))
         total = sum(self.by_week.values())
-        out = [f"send plan from {self.start.isoformat()} for {self.weeks} weeks: {total} sends "
-               f"({self.held_out} held out) to {self.users} users, {self.rejected} records rejected", ""]
+        out = [f"send plan from {self.start.isoformat()} for {counted(self.weeks, 'week')}: {counted(total, 'send')} "
+               f"({self.held_out} held out) to {counted(self.recipients, 'user')}; {counted(self.read, 'record')} read, "
+               f"{self.rejected} rejected"]
+        out.extend(f"warning: {w}" for w in self.warnings)
+        out.append("")
         width = max([len(c) for c in campaigns] + [8])
         out.append(f"{'week of':<12}" + "".join(f" {c[:width]:>{width}}" for c in campaigns) + f" {'total':>8}")
         for w in range(self.weeks):
@@ -55,23 +61,32 @@ class Plan:
 def project(
     rules: RuleSet, rows: Iterable[tuple[int, Mapping[str, Any] | str]], now: dt.datetime, weeks: int
 ) -> Plan:
+    """Project every user of ``rows`` over ``weeks`` weeks from ``now``. A record that cannot be
+    read or evaluated (any exception) counts as rejected; the others go on."""
     rules = rules.preview()  # drafts are previewed as if active; paused campaigns stay silent
-    plan = Plan(now, weeks)
-    end = now + dt.timedelta(weeks=weeks)
+    plan = Plan(now, weeks, campaigns=[rule.name for rule in rules.rules])
+    presence = Presence(rules)
+    try:
+        end = now + dt.timedelta(weeks=weeks)
+    except OverflowError:
+        raise ValueError(f"{weeks} weeks from {now.isoformat()} is past the end of the calendar") from None
     for _, user in rows:
+        plan.read += 1
         if isinstance(user, str):
             plan.rejected += 1
             continue
+        presence.see(user)
         try:
             sends = _project_user(rules, user, now, end)
-        except LapseError:
+        except Exception:  # a bad record, or anything else raised for it: this user only
             plan.rejected += 1
             continue
-        plan.users += 1
+        plan.recipients += bool(sends)
         for campaign, send_at, held_out in sends:
             plan.by_week[((send_at - now) // dt.timedelta(weeks=1), campaign)] += 1
             plan.by_hour[send_at.astimezone(dt.UTC).hour] += 1
             plan.held_out += held_out
+    plan.warnings = presence.warnings()
     return plan
 
 

@@ -78,16 +78,22 @@ class Plugin:
         since: dt.datetime | None = None,
         history: Callable[[Mapping[str, Any]], Iterable[Mapping[str, Any]]] | None = None,
     ) -> Iterator[Result]:
-        """One :class:`Result` per input user, in order; a bad user never stops the rest.
-        ``history``, when given, maps a user record to its send history."""
+        """One :class:`Result` per input user, in order; a bad user never stops the rest: any
+        exception (not only a :class:`LapseError`) raised for one user becomes that user's
+        ``error``, a ``LapseError`` whose ``__cause__`` is the original. ``history``, when given,
+        maps a user record to its send history."""
         rules = self._rules  # one rule version for the whole batch, even if reload() runs meanwhile
         for user in users:
             user_id = None
             try:
                 user_id = user_id_of(user)
                 past = history(user) if history is not None else ()
-                decisions = rules.evaluate(user, now, since=since, history=past)
+                decisions = tuple(rules.evaluate(user, now, since=since, history=past))
             except LapseError as exc:
                 yield Result(user_id, (), exc)
+            except Exception as exc:  # a bug or a resource limit (RecursionError, MemoryError): this user only
+                error = LapseError(f"this user cannot be evaluated: {type(exc).__name__}: {exc}")
+                error.__cause__ = exc
+                yield Result(user_id, (), error)
             else:
-                yield Result(user_id, tuple(decisions))
+                yield Result(user_id, decisions)

@@ -30,7 +30,13 @@ ROOT = Path(__file__).resolve().parent.parent
 BRAZE = str(ROOT / "rules" / "braze_lapsing.lapse")
 CAMPAIGN = "Lapsed users - 2 weeks"
 NOW = "2026-11-30T00:00:00Z"  # a Monday; the campaign sends on Thursdays at 17:45 local
-SUMMARY = re.compile(r"accounted for: (\d+) read = (\d+) with \+ (\d+) without \+ (\d+) rejected \((\w+)\)")
+SUMMARY = re.compile(r"accounted for: (\d+) read = (\d+) with \+ (\d+) without \+ (\d+) rejected \(([^)]+)\)")
+
+
+def verdict(rejected: int) -> str:
+    """The summary's last word: ok only when no record was rejected."""
+    return "ok" if rejected == 0 else f"incomplete: {rejected} record{'' if rejected == 1 else 's'} rejected"
+
 
 
 @attrs.frozen
@@ -53,8 +59,8 @@ class Run:
         assert len(SUMMARY.findall(self.err)) == 1, self.err
         found = SUMMARY.fullmatch(self.err.rstrip().splitlines()[-1])  # the summary ends with the equation
         assert found is not None, self.err
-        assert found.group(5) == "ok"
         read, with_, without, rejected = (int(found.group(i)) for i in range(1, 5))
+        assert found.group(5) == verdict(rejected)
         return read, with_, without, rejected
 
 
@@ -124,7 +130,7 @@ def test_console_script_in_a_subprocess(tmp_path: Path) -> None:
     assert proc.stdout == ""
     assert "Traceback" not in proc.stderr
     found = SUMMARY.search(proc.stderr)
-    assert found is not None and found.group(5) == "ok"
+    assert found is not None and found.group(5) == verdict(4)
     assert int(found.group(4)) == 4 == len((tmp_path / "rejected.jsonl").read_text().splitlines())
     assert len(out.read_text(encoding="utf-8").splitlines()) == int(found.group(2))
     missing = subprocess.run([str(script), "run", BRAZE, "--users", str(tmp_path / "nope.jsonl")],

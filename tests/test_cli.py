@@ -91,7 +91,7 @@ def test_unknown_flag_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path
 
 def test_check_clean_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     run = lapse(capsys, "check", str(write(tmp_path / "a.lapse", BRAZE)))
-    assert run == Result(0, "", "1 file(s), 1 rule(s): 0 error(s), 0 warning(s)\n")
+    assert run == Result(0, "", "1 file, 1 rule: 0 errors, 0 warnings\n")
 
 
 def test_check_error_in_compiler_form_with_caret(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -103,7 +103,7 @@ def test_check_error_in_compiler_form_with_caret(capsys: pytest.CaptureFixture[s
         "    segment last_usd between 2w and 3w; send push weekly thu 17:45 local\n"
         "            ^\n"
     )
-    assert run.err == "1 file(s), 1 rule(s): 1 error(s), 0 warning(s)\n"
+    assert run.err == "1 file, 1 rule: 1 error, 0 warnings\n"
 
 
 def test_check_syntax_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -122,7 +122,7 @@ def test_check_warnings_pass_unless_strict(capsys: pytest.CaptureFixture[str], t
     run = lapse(capsys, "check", str(path))
     assert run.code == 0
     assert run.out.startswith(f"{path}:1:1: warning: the window 'last_used between 2w and 15d' is 1d wide")
-    assert run.err == "1 file(s), 1 rule(s): 0 error(s), 1 warning(s)\n"
+    assert run.err == "1 file, 1 rule: 0 errors, 1 warning\n"
     assert lapse(capsys, "check", "--strict", str(path)).code == 1
     assert lapse(capsys, "check", "--strict", str(write(tmp_path / "ok.lapse", BRAZE))).code == 0
 
@@ -143,7 +143,7 @@ def test_check_reports_every_error_of_every_file(capsys: pytest.CaptureFixture[s
         f"{root / 'a.lapse'}:2:24: error: unknown channel 'pish'; did you mean 'push'? "
         "(channels: push, email, sms, in_app, webhook, content_card)",
     ]
-    assert run.err == "3 file(s), 3 rule(s): 4 error(s), 0 warning(s)\n"
+    assert run.err == "3 files, 3 rules: 4 errors, 0 warnings\n"
 
 
 def test_check_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -202,14 +202,14 @@ def test_check_non_utf8_file_is_a_clean_error(capsys: pytest.CaptureFixture[str]
     assert run.out.splitlines()[0] == f"{bad}:1:6: error: the file is not valid UTF-8"
     # the other files are still checked (they used to be skipped after the first unreadable one)
     assert f"{other}:1:9: error: unknown attribute 'last_usd'" in run.out
-    assert run.err == "2 file(s), 1 rule(s): 2 error(s), 0 warning(s)\n"
+    assert run.err == "2 files, 1 rule: 2 errors, 0 warnings\n"
 
 
 def test_check_the_same_file_twice_checks_it_once(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     # it used to report every campaign of the file as a duplicate of itself
     path = write(tmp_path / "a.lapse", 'campaign "W" {\n    ' + BRAZE.replace("; ", "\n    ") + "}\n")
     run = lapse(capsys, "check", str(path), str(tmp_path))
-    assert run == Result(0, "", "1 file(s), 1 rule(s): 0 error(s), 0 warning(s)\n")
+    assert run == Result(0, "", "1 file, 1 rule: 0 errors, 0 warnings\n")
 
 
 # fmt ---------------------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ BRAZE = str(ROOT / "rules" / "braze_lapsing.lapse")
 USERS = str(ROOT / "examples" / "users.jsonl")
 NOW = "2026-11-30T00:00:00Z"
 HEADER = re.compile(
-    r"send plan from (\S+) for (\d+) weeks: (\d+) sends \((\d+) held out\) to (\d+) users, (\d+) records rejected"
+    r"send plan from (\S+) for (\d+) weeks?: (\d+) sends? \((\d+) held out\) to (\d+) users?; (\d+) records? read, "
+    r"(\d+) rejected"
 )
 
 REELIGIBLE = """\
@@ -52,7 +53,7 @@ campaign "Paused" {
 
 @attrs.frozen
 class Table:
-    header: tuple[int, int, int, int, int]  # weeks, sends, held out, users, rejected
+    header: tuple[int, int, int, int, int, int]  # weeks, sends, held out, recipients, records read, rejected
     campaigns: list[str]
     weeks: dict[str, list[int]]  # week start -> per-campaign counts + total
     hours: dict[int, int]
@@ -62,7 +63,8 @@ def parse_plan(text: str) -> Table:
     lines = text.splitlines()
     found = HEADER.fullmatch(lines[0])
     assert found is not None, text
-    weeks_ahead, sends, held_out, users, rejected = (int(found.group(i)) for i in range(2, 7))
+    weeks_ahead, sends, held_out, recipients, read, rejected = (int(found.group(i)) for i in range(2, 8))
+    lines = [lines[0], *(line for line in lines[1:] if not line.startswith("warning: "))]
     assert lines[1] == "" and lines[2].startswith("week of") and lines[2].endswith("total")
     weeks: dict[str, list[int]] = {}
     i = 3
@@ -79,7 +81,7 @@ def parse_plan(text: str) -> Table:
         hours[int(hour_match.group(1))] = int(hour_match.group(2))
     assert sorted(hours) == list(range(24))
     columns = lines[2][len("week of"):].rsplit("total", 1)[0]
-    return Table((weeks_ahead, sends, held_out, users, rejected), columns.split(), weeks, hours)
+    return Table((weeks_ahead, sends, held_out, recipients, read, rejected), columns.split(), weeks, hours)
 
 
 def lapse(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -108,9 +110,9 @@ def test_plan_totals_equal_the_decisions_of_a_campaign_without_reeligibility(
     code, out, err = lapse(capsys, "plan", BRAZE, "--users", USERS, "--now", NOW)
     assert code == 0 and err == ""
     table = parse_plan(out)
-    weeks, sends, held_out, users, rejected = table.header
-    assert (weeks, held_out, rejected) == (4, 0, 4)
-    assert users == 4000 - 4
+    weeks, sends, held_out, recipients, read, rejected = table.header
+    assert (weeks, held_out, read, rejected) == (4, 0, 4000, 4)
+    assert recipients == len({d["user_id"] for d in decisions})  # users with a send, not users read
     assert sends == len(decisions)
     assert list(table.weeks) == ["2026-11-30", "2026-12-07", "2026-12-14", "2026-12-21"]
     assert sum(row[-1] for row in table.weeks.values()) == len(decisions)
@@ -136,9 +138,9 @@ def test_plan_projects_reeligible_and_draft_campaigns(tmp_path: Path, capsys: py
     code, out, _ = lapse(capsys, "plan", str(rules), "--users", str(users), "--now", NOW, "--weeks", "3")
     assert code == 0
     table = parse_plan(out)
-    assert table.header == (3, 4, 0, 2, 2)  # 3 weekly sends + 1 draft send; 2 users; 2 records rejected
-    assert table.campaigns == ["Draft", "Weekly"]  # a paused campaign never sends
-    assert table.weeks == {"2026-11-30": [1, 1, 2], "2026-12-07": [0, 1, 1], "2026-12-14": [0, 1, 1]}
+    assert table.header == (3, 4, 0, 1, 4, 2)  # 3 weekly sends + 1 draft send to 1 user; 4 records, 2 rejected
+    assert table.campaigns == ["Draft", "Paused", "Weekly"]  # a paused campaign never sends: listed with 0
+    assert table.weeks == {"2026-11-30": [1, 0, 1, 2], "2026-12-07": [0, 0, 1, 1], "2026-12-14": [0, 0, 1, 1]}
     assert table.hours[10] == 3 and table.hours[9] == 1 and sum(table.hours.values()) == 4
 
 
@@ -149,18 +151,18 @@ def test_plan_from_csv_and_stdin(tmp_path: Path, capsys: pytest.CaptureFixture[s
     csv_users = tmp_path / "u.csv"
     csv_users.write_text("user_id,push_opted_in\na,true\nb,false\n", encoding="utf-8")
     code, out, _ = lapse(capsys, "plan", str(rules), "--users", str(csv_users), "--now", NOW, "--weeks", "2")
-    assert code == 0 and parse_plan(out).header == (2, 3, 0, 2, 0)
+    assert code == 0 and parse_plan(out).header == (2, 3, 0, 1, 2, 0)
     data = b'{"user_id": "a", "push_opted_in": true}\n{"user_id": "b", "push_opted_in": true}\n'
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
     code, out, _ = lapse(capsys, "plan", str(rules), "--users", "-", "--now", NOW, "--weeks", "1")
-    assert code == 0 and parse_plan(out).header == (1, 4, 0, 2, 0)
+    assert code == 0 and parse_plan(out).header == (1, 4, 0, 2, 2, 0)
 
 
 def test_plan_rejects_a_bad_history_instead_of_crashing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     users = write_users(tmp_path / "u.jsonl", {"user_id": "a", "push_opted_in": True, "history": 5},
                         {"user_id": "b", "push_opted_in": True, "history": "sent"})
     code, out, _ = lapse(capsys, "plan", BRAZE, "--users", str(users), "--now", NOW)
-    assert code == 0 and parse_plan(out).header == (4, 0, 0, 0, 2)
+    assert code == 0 and parse_plan(out).header == (4, 0, 0, 0, 2, 2)
 
 
 @pytest.mark.parametrize("weeks", ["0", "-1", "two"])

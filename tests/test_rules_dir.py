@@ -56,4 +56,4 @@ def test_cli_check_passes(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
     assert main(["check", "--strict", "rules"]) == 0
     assert main(["fmt", "--check", "rules"]) == 0
     captured = capsys.readouterr()
-    assert "0 error(s), 0 warning(s)" in captured.err
+    assert "0 errors, 0 warnings" in captured.err

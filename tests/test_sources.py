@@ -123,9 +123,9 @@ def test_csv_numbers_without_a_number_schema_stay_text(tmp_path: Path) -> None:
     assert rows(path, {}) == [(2, {"user_id": "007", "sessions": "3"})]
 
 
-def test_csv_line_numbers_are_the_csv_line_num(tmp_path: Path) -> None:
+def test_csv_line_numbers_are_the_lines_rows_start_on(tmp_path: Path) -> None:
     path = write(tmp_path / "u.csv", 'user_id,platform\na,"multi\nline"\n\nb,ios\n')
-    assert rows(path) == [(3, {"user_id": "a", "platform": "multi\nline"}), (5, {"user_id": "b", "platform": "ios"})]
+    assert rows(path) == [(2, {"user_id": "a", "platform": "multi\nline"}), (5, {"user_id": "b", "platform": "ios"})]
 
 
 def test_csv_row_with_wrong_cell_count_is_one_error(tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ def test_csv_row_with_wrong_cell_count_is_one_error(tmp_path: Path) -> None:
     got = rows(path)
     assert got[0] == (2, {"user_id": "a", "platform": "ios"})
     assert got[1] == (3, "row has 3 cells, the header has 2")
-    assert got[2] == (4, "row has 1 cells, the header has 2")
+    assert got[2] == (4, "row has 1 cell, the header has 2")
     assert got[3] == (5, {"user_id": "d", "platform": "web"})
 
 

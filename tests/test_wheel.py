@@ -87,6 +87,6 @@ def test_installed_console_script(installed: Installed, tmp_path: Path) -> None:
     rules.write_text(BRAZE + "\n", encoding="utf-8")
     check = _run([lapse, "check", rules], cwd=installed.workdir)
     assert check.stdout == ""
-    assert check.stderr == "1 file(s), 1 rule(s): 0 error(s), 0 warning(s)\n"
+    assert check.stderr == "1 file, 1 rule: 0 errors, 0 warnings\n"
     module = _run([installed.python, "-m", "lapse_dsl", "--version"], cwd=installed.workdir)
     assert module.stdout == version.stdout
