@@ -9,7 +9,7 @@ Each block says what it is in its info string, and one test runs each kind:
   exact standard output. docs/hosts.md's are run by tests/test_hosts_examples.py.
 - ``sh``: run as one ``bash -euo pipefail`` script in a scratch folder holding a copy of ``rules/``,
   ``docs/examples/`` and ``examples/``, a DuckDB file ``warehouse.duckdb`` with a ``users`` table,
-  and ``$WAREHOUSE_URL`` naming a PostgreSQL database with the same ``users`` table. It must exit 0
+  and ``$WAREHOUSE_URL`` naming a PostgreSQL database whose search path finds the same ``users`` table. It must exit 0
   with no traceback.
 - ``sql``: the output of the command in the HTML comment right before it
   (``<!-- output of: lapse sql ... -->``), line for line, where a line starting ``-- ...`` stands for any
@@ -49,6 +49,7 @@ _OUTPUT_OF = re.compile(r"^<!-- output of: (?P<command>.+) -->$")
 _ELISION = "-- ..."
 N_USERS = 3000
 AT = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+DOCS_SCHEMA = "lapse_docs"  # $WAREHOUSE_URL's search_path: its users table
 
 
 def _all_blocks() -> list[tuple[Block, Block | None, str]]:
@@ -167,11 +168,11 @@ def warehouse_url(rows: list[tuple[Any, ...]]) -> Iterator[str]:
             pytest.fail(f"no PostgreSQL for the docs' sh blocks ({exc}); set LAPSE_TEST_POSTGRES or install postgresql",
                         pytrace=False)
     try:
+        # a schema of its own: other modules share LAPSE_TEST_POSTGRES and its public.users table
         with psycopg.connect(url, autocommit=True) as con:
-            s.load_postgres(con, rows, "docs_users")
-            con.execute("DROP VIEW IF EXISTS users")
-            con.execute("CREATE VIEW users AS SELECT * FROM docs_users")
-        yield url
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {DOCS_SCHEMA}")
+            s.load_postgres(con, rows, f"{DOCS_SCHEMA}.users")
+        yield url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{DOCS_SCHEMA}"
     finally:
         if server is not None:
             server.stop()
