@@ -479,20 +479,14 @@ def _steady(zone: Tz, instant: dt.datetime) -> bool:
 
 
 def _quiet_end(quiet: n.QuietHours, wall: dt.datetime, zone: Tz) -> dt.datetime | None:
-    """The instant the quiet period containing ``wall`` ends, or None when ``wall`` is not quiet."""
-    start = dt.time(quiet.start.hour, quiet.start.minute)
-    end = dt.time(quiet.end.hour, quiet.end.minute)
+    """The instant the quiet period containing ``wall`` ends, or None when ``wall`` is not quiet
+    (:meth:`~lapse_dsl.nodes.QuietHours.covers` says what is quiet)."""
     t = wall.time()
-    if start < end:
-        if not start <= t < end:
-            return None
-        end_day = wall.date()
-    elif t >= start:
-        end_day = wall.date() + dt.timedelta(days=1)
-    elif t < end:
-        end_day = wall.date()
-    else:
+    if not quiet.covers(t):
         return None
+    end = dt.time(quiet.end.hour, quiet.end.minute)
+    # a period that wraps midnight and started today ends tomorrow
+    end_day = wall.date() + dt.timedelta(days=1) if t >= end else wall.date()
     return resolve(dt.datetime.combine(end_day, end), zone)
 
 
