@@ -292,6 +292,7 @@ def run_batch(
     *,
     since: dt.datetime | None,
     due_only: bool,
+    within: dt.timedelta | None = None,
     out: IO[str],
     fmt: str,
     errors: IO[str],
@@ -321,7 +322,7 @@ def run_batch(
             lines.append(line)
             yield record
 
-    for result in plugin.evaluate_many(records(), now, since=since, history=history_of):
+    for result in plugin.evaluate_many(records(), now, since=since, history=history_of, within=within):
         line = lines.popleft()
         if result.error is not None:
             reject(line, result.user_id, render(result.error, "cli"))  # batch runs are the CLI's

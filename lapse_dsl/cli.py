@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     _users_options(r)
     r.add_argument("--since", type=_instant, help="only occurrences after this instant (the previous tick)")
     r.add_argument("--due-only", action="store_true", help="write only decisions that are due now")
+    r.add_argument("--within", type=_within, metavar="DURATION",
+                   help="only decisions that send before now + DURATION (15m, 1h, 1d, 1w: exact lengths)")
     r.add_argument("--out", metavar="PATH", help="write decisions here (default: standard output)")
     r.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="decision format (default: jsonl)")
     r.add_argument("--errors", metavar="PATH", help="write rejected records here (default: standard error)")
@@ -163,6 +165,23 @@ def _cmd_sql(args: argparse.Namespace) -> int:
         return 1
     _print(text)
     return 0
+
+
+_WITHIN_UNITS = {"m": dt.timedelta(minutes=1), "h": dt.timedelta(hours=1), "d": dt.timedelta(days=1),
+                 "w": dt.timedelta(weeks=1)}
+_WITHIN_MAX = 400 * 24 * 60  # minutes: the search horizon; a longer --within limits nothing
+
+
+def _within(text: str) -> dt.timedelta:
+    """``--within``: a whole number and a unit, m, h, d or w, as exact elapsed time (a day is 24
+    hours here: the flag bounds a search, it is not a calendar window)."""
+    amount, unit = text[:-1], text[-1:]
+    if unit not in _WITHIN_UNITS or not (amount.isascii() and amount.isdigit()):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a duration such as 15m, 1h, 1d or 1w")
+    digits = amount.lstrip("0") or "0"
+    if len(digits) > 7 or int(digits) * _WITHIN_UNITS[unit] > dt.timedelta(minutes=_WITHIN_MAX):
+        raise argparse.ArgumentTypeError(f"'{text}' is too long: at most 400d (the search horizon)")
+    return int(digits) * _WITHIN_UNITS[unit]
 
 
 def _weeks(text: str) -> int:
@@ -269,7 +288,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         stack.enter_context(source)  # closed even when --out or --errors cannot be opened
         out = stack.enter_context(_open_out(args.out)) if args.out else sys.stdout
         errors = stack.enter_context(_open_out(args.errors)) if args.errors else sys.stderr
-        summary = run_batch(plugin, source, now, since=args.since, due_only=args.due_only,
+        summary = run_batch(plugin, source, now, since=args.since, due_only=args.due_only, within=args.within,
                             out=out, fmt=args.format, errors=errors)
     print(summary.render(), file=sys.stderr)
     if args.summary:

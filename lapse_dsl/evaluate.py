@@ -370,9 +370,12 @@ def search(
     history: tuple[HistoryEntry, ...],
     warnings: tuple[str, ...],
     reasons: bool = True,
+    end: dt.datetime | None = None,
 ) -> Outcome:
     """The earliest qualifying occurrence of ``rule`` for this user, as a decision. Without
-    ``reasons`` (the per-user hot path) a missing decision is not explained."""
+    ``reasons`` (the per-user hot path) a missing decision is not explained. With ``end`` (``now +
+    within``) a decision sending at or after ``end`` is not made, and the search stops there: the
+    answer is the unbounded answer filtered to ``send_at < end``."""
     if rule.status != "active":
         what = "a draft: it is checked and previewed but never sends" if rule.status == "draft" else "paused"
         return Outcome(None, f"status {rule.status}: the campaign is {what}")
@@ -380,9 +383,11 @@ def search(
     if own_sends and rule.reeligible is None:
         return _no_decision(reasons, f"already received on {iso_utc(own_sends[-1])}; without 'reeligible after' "
                                      "a campaign reaches a user once")
-    lower = now if since is None else max(since + _TICK, shift(now, zone, rule.grace, -1))
+    lower = search_lower(rule, zone, now, since)
     start = search_start(rule, zone, lower)
     horizon = now + HORIZON
+    if end is not None and end <= horizon:
+        horizon = end - _TICK  # an occurrence at or after `end` sends at or after it
     if start > horizon:  # a `from` date past the horizon
         return _no_decision(reasons, _BEYOND_HORIZON)
     first_block = ""
@@ -416,8 +421,33 @@ def search(
                 if resume is not None and resume > moment.at:
                     cursor.seek(resume)
                 continue
+        if end is not None and send_at >= end:  # deferred past `end`: the earliest decision is not within
+            return _no_decision(reasons, f"the next send, at {iso_utc(send_at)}, is not before {iso_utc(end)}")
         # the reason names a control that blocked an earlier occurrence, for explain
         return Outcome(decision(rule, user, user_id, zone, zone_name, moment, send_at, now, warnings), first_block, moment)
+
+
+def search_lower(rule: CheckedRule, zone: Tz, now: dt.datetime, since: dt.datetime | None) -> dt.datetime:
+    """The earliest send time a search at ``now`` accepts: ``now``, or with ``since`` the instant
+    after it (but not before ``now`` less the rule's grace)."""
+    return now if since is None else max(since + _TICK, shift(now, zone, rule.grace, -1))
+
+
+def require_within(within: object) -> None:
+    """``within`` is None or a non-negative timedelta, or TypeError/ValueError."""
+    if within is None:
+        return
+    if not isinstance(within, dt.timedelta):
+        raise TypeError(f"within must be a datetime.timedelta, got {within!r}")
+    if within < dt.timedelta(0):
+        raise ValueError(f"within must not be negative, got {within}")
+
+
+def search_end(now: dt.datetime, within: dt.timedelta | None) -> dt.datetime | None:
+    """``now + within``, or None when nothing limits the search before the horizon."""
+    if within is None or within > HORIZON:
+        return None
+    return now + within
 
 
 def search_start(rule: CheckedRule, zone: Tz, lower: dt.datetime) -> dt.datetime:

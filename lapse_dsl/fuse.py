@@ -25,7 +25,7 @@ from typing import Any
 from . import nodes as n
 from .check import CheckedRule
 from .compile import CompiledProgram, Entry, Extractor
-from .evaluate import Decision, Moment, controls, decision, decision_order, needs_moment
+from .evaluate import Decision, Moment, controls, decision, decision_order, needs_moment, require_within, search_end
 from .timecalc import Tz
 from .userdata import maybe_user_id, user_id_of
 
@@ -91,7 +91,8 @@ class Fused:
         namespace.update({
             "_S": self, "_uid": user_id_of, "_idof": maybe_user_id, "_order": decision_order, "_NO_KEY": _NO_KEY,
             "_general": general_evaluate, "_general_in": general_in_segment, "_controls": controls,
-            "_decide": _decide, "_RESULTS": results, "_ONE": results.one,
+            "_decide": _decide, "_RESULTS": results, "_ONE": results.one, "_within": require_within,
+            "_end": search_end, "_TICK": dt.timedelta(microseconds=1),
         })
         for k, program in enumerate(self._active):
             namespace[f"_R{k}"] = program.rule
@@ -225,10 +226,16 @@ def _evaluate_source(programs: Sequence[CompiledProgram], extractor: Extractor, 
     """:func:`lapse_dsl.evaluate.search` without ``since`` or history, pasted once per rule: walk
     the shared occurrence table from the zone's entry, test the segment inline, and on a miss
     skip to where its truth can next change."""
-    lines = _prologue("def evaluate(user, now, *, since=None, history=()):", "cache", "renew",
-                      "_general(user, now, since=since, history=history)", extractor.statements("uid"), uid=True)
+    general = "_general(user, now, since=since, history=history, within=within)"
+    lines = _prologue("def evaluate(user, now, *, since=None, history=(), within=None):", "cache", "renew",
+                      general, extractor.statements("uid"), uid=True)
     lines[1:1] = ["    if since is not None or history:",
-                  "        return _general(user, now, since=since, history=history)"]
+                  f"        return {general}"]
+    lines[6:6] = ["    if within is None:",  # after `now` is checked
+                  "        end = None",
+                  "    else:",  # the search stops before `end`: e[5], the horizon, is lowered to it
+                  "        _within(within)",
+                  "        end = _end(now, within)"]
     lines += _static_phase(programs, extractor, helpers, "uid")
     lines += ["    E = c[1]", "    out = None"]
     for k, program in enumerate(programs):
@@ -244,9 +251,10 @@ def _evaluate_source(programs: Sequence[CompiledProgram], extractor: Extractor, 
             "        table = e[3]",
             "        moments = table.moments",
             "        i = e[4]",
+            "        last = e[5] if end is None or end > e[5] else end - _TICK",
             "        while True:",
             "            m = moments[i] if i < len(moments) else table.get(i)",
-            "            if m is None or m.at > e[5]:",
+            "            if m is None or m.at > last:",
             "                break",
             "            i += 1",
         ]
@@ -271,6 +279,8 @@ def _evaluate_source(programs: Sequence[CompiledProgram], extractor: Extractor, 
                 "                if ch is not None and ch > m.at:",
                 "                    i = table.index(ch, i)",
                 "                continue",
+                "            if end is not None and send_at >= end:",  # deferred past the end
+                "                break",
             ]
         else:
             lines.append("            send_at = m.at")

@@ -67,8 +67,9 @@ class Plugin:
         *,
         since: dt.datetime | None = None,
         history: Iterable[Mapping[str, Any]] = (),
+        within: dt.timedelta | None = None,
     ) -> tuple[Decision, ...]:
-        return self._rules.evaluate(user, now, since=since, history=history)
+        return self._rules.evaluate(user, now, since=since, history=history, within=within)
 
     def evaluate_many(
         self,
@@ -77,6 +78,7 @@ class Plugin:
         *,
         since: dt.datetime | None = None,
         history: Callable[[Mapping[str, Any]], Iterable[Mapping[str, Any]]] | None = None,
+        within: dt.timedelta | None = None,
     ) -> Iterator[Result]:
         """One :class:`Result` per input user, in order; a bad user never stops the rest: any
         exception (not only a :class:`LapseError`) raised for one user becomes that user's
@@ -88,7 +90,7 @@ class Plugin:
             try:
                 user_id = user_id_of(user)
                 past = history(user) if history is not None else ()
-                decisions = tuple(rules.evaluate(user, now, since=since, history=past))
+                decisions = tuple(rules.evaluate(user, now, since=since, history=past, within=within))
             except LapseError as exc:
                 yield Result(user_id, (), exc)
             except Exception as exc:  # a bug or a resource limit (RecursionError, MemoryError): this user only

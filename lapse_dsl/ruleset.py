@@ -28,7 +28,9 @@ from .evaluate import (
     needs_moment,
     next_occurrence,
     parse_history,
+    require_within,
     search,
+    search_end,
     truth,
 )
 from .explain import Explanation, RuleTrace, condition_traces, summary
@@ -201,15 +203,19 @@ class RuleSet:
         *,
         since: dt.datetime | None = None,
         history: Iterable[Mapping[str, Any]] = (),
+        within: dt.timedelta | None = None,
     ) -> tuple[Decision, ...]:
         """At most one decision per rule: the earliest qualifying occurrence, ordered by
-        ``(send_at, campaign)``. Raises :class:`UserDataError` for a malformed record."""
+        ``(send_at, campaign)``. With ``within``, only the decisions with ``send_at < now +
+        within``, and the search stops there. Raises :class:`UserDataError` for a malformed record."""
         # (A fused rule set answers with its generated function instead; see __init__.)
         if now is not self._checked_now:
             require_instant(now, "now")
             self._checked_now = now
         if since is not None:
             require_instant(since, "since")
+        require_within(within)
+        end = search_end(now, within)
         user_id, values, skew = self._prepare(user, now, self._active)
         past = parse_history(history, self._naive_zone, user_id) if history else ()
         decisions = []
@@ -219,7 +225,7 @@ class RuleSet:
                 continue
             zone, zone_name, fallback = self._zone(rule, user)
             warnings = (*skew, fallback) if fallback else skew
-            outcome = search(rule, program, values, user, user_id, zone, zone_name, now, since, past, warnings, False)
+            outcome = search(rule, program, values, user, user_id, zone, zone_name, now, since, past, warnings, False, end)
             decision = outcome.decision
             if decision is not None:
                 decisions.append(decision)
