@@ -20,7 +20,7 @@ from .check import check
 from .errors import Diagnostic, LapseError, LapseSyntaxError, UnsupportedError, UserDataError, render
 from .format import format_file
 from .parse import parse
-from .plan import project
+from .projection import project
 from .plugin import Plugin
 from .ruleset import FIRST_INSTANT, LAST_INSTANT, parse_sources, read_text, rule_files
 from .schema import did_you_mean

@@ -1,6 +1,6 @@
 """The reference evaluator: segments in three-valued logic, and the search for a rule's earliest
 qualifying occurrence with its delivery controls. It walks the AST; ``explain`` uses it as is, and
-the compiled fast path (:mod:`lapse_dsl.compile`) must agree with it on every case.
+the compiled fast path (:mod:`lapse_dsl.codegen`) must agree with it on every case.
 """
 
 from __future__ import annotations
@@ -299,7 +299,7 @@ def next_occurrence(schedule: n.Schedule, zone: Tz, start: dt.datetime, from_dat
 
 class Program(Protocol):
     """How one rule's segment is evaluated: by walking the AST (:class:`ReferenceProgram`) or by
-    generated code (:mod:`lapse_dsl.compile`). ``values`` is whatever that program's reader made."""
+    generated code (:mod:`lapse_dsl.codegen`). ``values`` is whatever that program's reader made."""
 
     def segment(self, values: Any, moment: Moment) -> Truth: ...
 

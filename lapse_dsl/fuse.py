@@ -1,7 +1,7 @@
 """One generated function per rule set for each per-user hot path: ``evaluate`` (without ``since``
 or history) and ``in_segment``.
 
-:mod:`lapse_dsl.compile` generates code per rule. Called rule by rule, a user would still cost a
+:mod:`lapse_dsl.codegen` generates code per rule. Called rule by rule, a user would still cost a
 call per layer: the reader, each rule's static test, the zone lookup, a cursor, the search. Here
 those pieces are pasted into one function per rule set, in three phases:
 
@@ -24,7 +24,7 @@ from typing import Any
 
 from . import nodes as n
 from .check import CheckedRule
-from .compile import CompiledProgram, Entry, Extractor
+from .codegen import CompiledProgram, Entry, Extractor
 from .evaluate import Decision, Moment, controls, decision, decision_order, needs_moment, require_within, search_end
 from .timecalc import Tz
 from .userdata import maybe_user_id, user_id_of

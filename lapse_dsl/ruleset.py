@@ -16,7 +16,7 @@ import attrs
 
 from . import nodes as n
 from .check import CheckedRule, CheckResult, check
-from .compile import Extractor, compile_rules
+from .codegen import Extractor, compile_rules
 from .errors import Diagnostic, LapseCheckError, LapseError, LapseSyntaxError, UserDataError
 from .evaluate import (
     Decision,
@@ -100,6 +100,13 @@ class RuleSet:
 
     def __repr__(self) -> str:
         return f"<RuleSet {len(self.rules)} rules version={self.version[:12]}>"
+
+    def generated_source(self) -> str:
+        """The Python source generated for these rules (``lapse compile --emit python``): the same
+        rules give the same source, byte for byte."""
+        from .codegen import python_source
+
+        return python_source(self._extractor, self._compiled, self._fused)
 
     def preview(self) -> RuleSet:
         """A copy in which draft campaigns behave as active, to see what they would send."""

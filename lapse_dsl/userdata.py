@@ -5,7 +5,7 @@ strings with an offset or ``Z``, or epoch seconds. Anything else that the rule s
 wrong type raises :class:`UserDataError` naming the attribute.
 
 Each kind of value is read by one function here (:func:`as_string`, :func:`as_number`,
-:func:`parse_time`, :func:`user_id_of`); the generated readers of :mod:`lapse_dsl.compile` test
+:func:`parse_time`, :func:`user_id_of`); the generated readers of :mod:`lapse_dsl.codegen` test
 only for the plain types inline and call these for anything else, so both paths accept, convert
 and reject the same values with the same messages.
 """

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import lapse_dsl
-from lapse_dsl.compile import CompiledProgram
+from lapse_dsl.codegen import CompiledProgram
 
 ROOT = Path(__file__).resolve().parent.parent
 UTC = dt.UTC
