@@ -200,6 +200,18 @@ def truth(cond: n.Condition, values: Mapping[str, Any], moment: Moment | None) -
     return bool(x)  # Truthy: the checker made sure it is a boolean
 
 
+def window_bounds(p: n.Between | n.MoreThanAgo | n.LessThanAgo, moment: Moment) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The instants between which a window predicate's attribute lies at ``moment`` (None: open):
+    ``between A and B`` is ``(T(-B), T(-A)]``, ``more than D ago`` is ``(-inf, T(-D))``, ``less
+    than D ago`` is ``(T(-D), +inf)``, as :func:`truth` tests them. The portfolio index
+    (:mod:`lapse_dsl.portfolio`) places campaigns by these intervals."""
+    if isinstance(p, n.Between):
+        return moment.back(p.high), moment.back(p.low)
+    if isinstance(p, n.MoreThanAgo):
+        return None, moment.back(p.duration)
+    return moment.back(p.duration), None
+
+
 def _at(moment: Moment | None) -> Moment:
     assert moment is not None  # truth() returned early for occurrence-dependent predicates
     return moment

@@ -31,11 +31,15 @@ from .evaluate import (
     require_within,
     search,
     search_end,
+    search_lower,
+    search_start,
     truth,
 )
 from .explain import Explanation, RuleTrace, condition_traces, summary
 from .fuse import FUSE_MAX, Fused, Results
 from .parse import parse
+from .portfolio import MAX_OCCURRENCES, Answers, Group, Portfolio, Stab, bits
+from .schedule import occurrences
 from .timecalc import Tz
 from .userdata import CLOCK_SKEW_ATTRIBUTES, Reader, maybe_user_id, skew_warning, user_id_of
 from .zones import get_zone
@@ -79,6 +83,7 @@ class RuleSet:
         self._compiled: tuple[Program, ...] = tuple(compiled)
         self._reference_programs: tuple[Program, ...] = tuple(ReferenceProgram(r) for r in self.rules)
         self._programs = self._compiled
+        self._portfolio = Portfolio(self.rules, self._extractor.slots)
         self._active = self._active_programs()
         self._zones: dict[str | None, dict[str, tuple[Tz, str, str | None]]] = {}
         self._results = Results([rule.name for rule in self.rules])
@@ -128,31 +133,18 @@ class RuleSet:
         return clone
 
     def _active_programs(self) -> tuple[tuple[CheckedRule, Program], ...]:
-        """Rules that can send (drafts and paused campaigns never yield a decision)."""
+        """Rules that can send (drafts and paused campaigns never yield a decision); sets
+        ``_active_mask``, the same rules as a mask of the portfolio's bits."""
+        self._active_mask = sum(1 << k for k, r in enumerate(self.rules) if r.status == "active")
         return tuple((r, p) for r, p in zip(self.rules, self._programs, strict=True) if r.status == "active")
 
     # per-user entry points -------------------------------------------------------------------
 
-    def _prepare(
-        self, user: Mapping[str, Any], now: dt.datetime, pairs: Iterable[tuple[CheckedRule, Program]]
-    ) -> tuple[str, Any, tuple[str, ...]]:
-        user_id = user.get("user_id") if user.__class__ is dict else None
-        if user_id.__class__ is not str or not user_id:
-            user_id = user_id_of(user)
-        values, skew = self._read(user, now, user_id, pairs)
-        return user_id, values, skew
-
     def _read(
         self, user: Mapping[str, Any], now: dt.datetime, user_id: str | None, pairs: Iterable[tuple[CheckedRule, Program]]
-    ) -> tuple[Any, tuple[str, ...]]:
-        """The values the rules of ``pairs`` need and the clock-skew warnings: every attribute
-        but the lazy ones, then the lazy ones read by a rule whose static answer is open."""
-        if self._programs is self._compiled:
-            values, w = self._extractor.extract(user, now, user_id)
-            need = self._needed(values, pairs)
-            if need:
-                w = self._extractor.complete(user, now, user_id, w, values, {self._extractor.slots[p] for p in need})
-            return values, tuple(w) if w else ()
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """The reference path's read: every attribute but the lazy ones, then the lazy ones read
+        by a rule of ``pairs`` whose static answer is open."""
         values, skew = self._read_reference(user, now, user_id, self._eager)
         need = self._needed(values, pairs)
         if need:
@@ -172,7 +164,6 @@ class RuleSet:
             if lazy and not need.issuperset(lazy) and program.static(values) is None:
                 need |= lazy
         return need
-
     def _read_reference(
         self, user: Mapping[str, Any], now: dt.datetime, user_id: str | None, paths: Collection[str]
     ) -> tuple[dict[str, Any], tuple[str, ...]]:
@@ -223,22 +214,125 @@ class RuleSet:
             require_instant(since, "since")
         require_within(within)
         end = search_end(now, within)
-        user_id, values, skew = self._prepare(user, now, self._active)
+        if self._programs is self._reference_programs:
+            return self._evaluate_reference(user, now, since, history, end)
+        user_id = user.get("user_id") if user.__class__ is dict else None
+        if user_id.__class__ is not str or not user_id:
+            user_id = user_id_of(user)
+        values, w = self._extractor.extract(user, now, user_id)
+        mask, w = self._complete(user, now, user_id, values, w, self._active_mask)
+        skew = tuple(w) if w else ()
         past = parse_history(history, self._naive_zone, user_id) if history else ()
         decisions = []
-        for rule, program in self._active:
-            # a static condition that excludes the user costs no zone or schedule work
-            if program.static(values) is False:
-                continue
-            zone, zone_name, fallback = self._zone(rule, user)
+        for (zone, zone_name, fallback), ks in self._candidates(user, values, mask, True, now, since, end):
             warnings = (*skew, fallback) if fallback else skew
-            outcome = search(rule, program, values, user, user_id, zone, zone_name, now, since, past, warnings, False, end)
-            decision = outcome.decision
-            if decision is not None:
-                decisions.append(decision)
+            for k in ks:
+                outcome = search(self.rules[k], self._compiled[k], values, user, user_id, zone, zone_name, now, since,
+                                 past, warnings, False, end)
+                if outcome.decision is not None:
+                    decisions.append(outcome.decision)
         if len(decisions) > 1:
             decisions.sort(key=decision_order)
         return tuple(decisions)
+
+    def _evaluate_reference(
+        self, user: Mapping[str, Any], now: dt.datetime, since: dt.datetime | None, history: Iterable[Mapping[str, Any]],
+        end: dt.datetime | None,
+    ) -> tuple[Decision, ...]:
+        """Rule by rule, walking the AST: the definition the generated path is tested against."""
+        user_id = user_id_of(user)
+        values, skew = self._read(user, now, user_id, self._active)
+        past = parse_history(history, self._naive_zone, user_id) if history else ()
+        decisions = []
+        for rule, program in self._active:
+            zone, zone_name, fallback = self._zone(rule, user)
+            warnings = (*skew, fallback) if fallback else skew
+            outcome = search(rule, program, values, user, user_id, zone, zone_name, now, since, past, warnings, False, end)
+            if outcome.decision is not None:
+                decisions.append(outcome.decision)
+        if len(decisions) > 1:
+            decisions.sort(key=decision_order)
+        return tuple(decisions)
+
+    def _complete(
+        self, user: Mapping[str, Any], now: dt.datetime, user_id: str | None, values: list[Any], w: list[str] | None,
+        mask: int,
+    ) -> tuple[int, list[str] | None]:
+        """The campaigns of ``mask`` that the static index leaves, after reading the lazy
+        attributes some of them need (docs/semantics.md, "Which attributes are read"): one is read
+        when a campaign reading it has an open static answer, as the reference path decides."""
+        portfolio = self._portfolio
+        mask &= portfolio.static_mask(values)
+        for slot in self._extractor.lazy:
+            readers = portfolio.readers.get(slot, 0) & mask
+            if readers and any(self._compiled[k].static(values) is None for k in bits(readers)):
+                w = self._extractor.complete(user, now, user_id, w, values, {slot})
+            else:
+                # unread: a campaign windowed on it has a static answer, and it cannot be True
+                mask &= ~portfolio.windowed.get(slot, 0)
+        return mask, w
+
+    def _candidates(
+        self, user: Mapping[str, Any], values: list[Any], mask: int, due: bool, now: dt.datetime,
+        since: dt.datetime | None, end: dt.datetime | None,
+    ) -> Iterator[tuple[tuple[Tz, str, str | None], list[int]]]:
+        """Per zone group: the delivery zone and the campaigns of ``mask`` to decide: for an
+        ``evaluate`` (``due``) at ``now`` with ``since`` and ``end``, else for ``in_segment`` at
+        ``now``. Without an ``end`` every campaign whose window attribute is known is a candidate."""
+        portfolio = self._portfolio
+        for group in portfolio.groups:
+            in_group = mask & group.mask
+            if not in_group:
+                continue
+            zoned = self._zone(self.rules[group.first], user)
+            ks = list(bits(in_group & group.plain)) if in_group & group.plain else []
+            stabs = None
+            for slot, windowed in group.windows.items():
+                candidates = in_group & windowed
+                if not candidates:
+                    continue
+                x = values[slot]
+                if x is None:  # the window is unknown: the answer too, or False; never a decision
+                    if not due:
+                        ks += bits(candidates)
+                    continue
+                if due and end is None:
+                    ks += bits(candidates)
+                    continue
+                if stabs is None:
+                    stabs = self._stabs(group, zoned[0], due, now, since, end)
+                ks += [k for k in stabs[slot].find(x.timestamp()) if candidates >> k & 1]
+            yield zoned, ks
+
+    def _stabs(
+        self, group: Group, zone: Tz, due: bool, now: dt.datetime, since: dt.datetime | None, end: dt.datetime | None,
+    ) -> dict[int, Stab]:
+        portfolio = self._portfolio
+        if not due:
+            return portfolio.stabs((group.number, zone, now), lambda: portfolio.at_instant(group, self._moment(now, zone)))
+
+        shared: dict[tuple[Any, ...], list[Moment] | None] = {}  # campaigns of a ladder share schedules
+
+        def occurrences(k: int) -> Iterator[Moment] | None:
+            rule = self.rules[k]
+            start = search_start(rule, zone, search_lower(rule, zone, now, since))
+            key = (rule.schedule, rule.from_date, start)
+            if key not in shared:
+                shared[key] = _occurrences_before(rule, zone, start, end)
+            found = shared[key]
+            return None if found is None else iter(found)
+
+        return portfolio.stabs((group.number, zone, now, end, since), lambda: portfolio.over(group, portfolio.all, occurrences))
+
+    def _moment(self, at: dt.datetime, zone: Tz) -> Moment:
+        """``at`` in ``zone``, shared by every user and rule of the instant (with its window bounds)."""
+        cache = self._moments
+        if cache[0] is not at:
+            cache = self._moments = (at, {})  # one tuple: a thread never pairs an instant with another's moments
+        moment = cache[1].get(zone)
+        if moment is None:
+            moment = cache[1][zone] = Moment.of(at, zone)
+        return moment
 
     def in_segment(self, user: Mapping[str, Any], at: dt.datetime) -> Mapping[str, bool | None]:
         """Each rule's segment at instant ``at``: True, False or None (unknown), as a read-only
@@ -249,22 +343,25 @@ class RuleSet:
         if user.__class__ is not dict and not isinstance(user, Mapping):
             user_id_of(user)  # raises: a record must be a mapping
         # no user_id needed: it is looked up only to name the user in an error
-        values = self._read(user, at, maybe_user_id(user), zip(self.rules, self._programs, strict=True))[0]
-        cache = self._moments  # moments (and their window bounds) are shared by all users of an instant
-        if cache[0] is not at:
-            cache = self._moments = (at, {})  # one tuple: a thread never pairs an instant with another's moments
-        moments = cache[1]
-        out: list[bool | None] = []
-        for rule, program in zip(self.rules, self._programs, strict=True):
-            if program.static(values) is False:  # false whatever the time: no zone or window work
-                out.append(False)
-                continue
-            zone = self._zone(rule, user)[0]
-            moment = moments.get(zone)
-            if moment is None:
-                moment = moments[zone] = Moment.of(at, zone)
-            out.append(program.segment(values, moment))
-        return self._results.of(tuple(out))
+        if self._programs is self._reference_programs:
+            values = self._read(user, at, maybe_user_id(user), zip(self.rules, self._programs, strict=True))[0]
+            out: list[bool | None] = []
+            for rule, program in zip(self.rules, self._programs, strict=True):
+                if program.static(values) is False:  # false whatever the time: no zone or window work
+                    out.append(False)
+                    continue
+                out.append(program.segment(values, self._moment(at, self._zone(rule, user)[0])))
+            return self._results.of(tuple(out))
+        values, w = self._extractor.extract(user, at, maybe_user_id(user))
+        mask = self._complete(user, at, maybe_user_id(user), values, w, self._portfolio.all)[0]
+        found: dict[int, bool | None] = {}
+        for (zone, _, _), ks in self._candidates(user, values, mask, False, at, None, None):
+            moment = self._moment(at, zone)
+            for k in ks:
+                answer = self._compiled[k].segment(values, moment)
+                if answer is not False:
+                    found[k] = answer
+        return Answers(self._portfolio.names, found)
 
     def explain(
         self,
@@ -330,6 +427,21 @@ def require_instant(value: object, name: str) -> None:
     if not FIRST_INSTANT <= value < LAST_INSTANT:  # aware comparisons never overflow
         raise ValueError(f"{name} must be from {FIRST_INSTANT.date()} to before {LAST_INSTANT.date()} (UTC), "
                          f"got {value.isoformat()}")
+
+
+def _occurrences_before(rule: CheckedRule, zone: Tz, start: dt.datetime, end: dt.datetime | None) -> list[Moment] | None:
+    """The rule's occurrences from ``start`` to before ``end`` (Moments: their window bounds are
+    cached on them, for every campaign of the schedule), or None when there are too many to pay."""
+    found: list[Moment] = []
+    if end is None:
+        return None
+    for occ in occurrences(rule.schedule, zone, start, rule.from_date):
+        if occ.at >= end:
+            return found
+        found.append(Moment(occ.at, occ.wall, zone))
+        if len(found) > MAX_OCCURRENCES:
+            return None
+    return found
 
 
 def _as_active(rule: CheckedRule) -> CheckedRule:

@@ -40,6 +40,11 @@ class Record(Mapping[str, Any]):
         return len(self._data)
 
 
+# The paths whose in_segment answers are shared between calls with the same answers (small rule
+# sets); the portfolio path's answers store only what is not False instead (docs/hosts.md).
+SHARED = {"fused", "reference"}
+
+
 def paths(rules: lapse_dsl.RuleSet) -> list[tuple[str, Callable[..., Any], Callable[..., Any]]]:
     """(name, evaluate(user, now), in_segment(user, at)) for every way a host reaches an answer."""
     reference = rules.reference()
@@ -56,8 +61,8 @@ def test_the_fused_functions_answer_for_the_instance() -> None:
     rules = lapse_dsl.compile(IOS)
     assert rules.evaluate.__qualname__ == "RuleSet.evaluate"
     assert rules.evaluate.__doc__ == lapse_dsl.RuleSet.evaluate.__doc__
-    assert "<lapse:fused>" in rules.evaluate.__code__.co_filename
-    assert "<lapse:fused>" in rules.in_segment.__code__.co_filename
+    for function in (rules.evaluate, rules.in_segment):  # generated code, named as such in tracebacks
+        assert function.__code__.co_filename.startswith("<lapse") and "fused" in function.__code__.co_filename
     reference = rules.reference()  # a derived rule set answers with the general methods again
     assert reference.evaluate.__func__ is lapse_dsl.RuleSet.evaluate  # type: ignore[attr-defined]
 
@@ -195,8 +200,13 @@ def test_answers_are_immutable() -> None:
         assert type(decisions) is tuple and len(decisions) == 1
         first = in_segment({"platform": "ios", "last_used": IN}, T)
         second = in_segment({"platform": "ios", "last_used": "2026-11-16T00:00:00Z"}, T)
-        assert isinstance(first, types.MappingProxyType) and first is second
+        assert isinstance(first, Mapping) and first == second
+        if name in SHARED:
+            assert isinstance(first, types.MappingProxyType) and first is second
         assert first == {"a": True, "b": False} and dict(first) == {"a": True, "b": False}
+        assert list(first) == ["a", "b"] and len(first) == 2 and first["b"] is False
+        with pytest.raises(KeyError):
+            first["c"]
         with pytest.raises(TypeError):
             first["a"] = False  # type: ignore[index]
 
@@ -208,8 +218,9 @@ def test_answers_stay_correct_past_the_shared_cache(monkeypatch: pytest.MonkeyPa
     for name, _, in_segment in paths(rules):
         answers = [in_segment({"sessions": s}, T) for s in range(-1, 7)]  # 7 combinations: 3 are kept
         assert [dict(a) for a in answers] == [{f"c{i}": s > i for i in range(6)} for s in range(-1, 7)], name
-        assert in_segment({"sessions": -5}, T) is answers[0]  # kept: shared
-        assert in_segment({"sessions": 6}, T) is not answers[-1]  # not kept: a new mapping, equal
+        if name in SHARED:
+            assert in_segment({"sessions": -5}, T) is answers[0]  # kept: shared
+            assert in_segment({"sessions": 6}, T) is not answers[-1]  # not kept: a new mapping, equal
         assert in_segment({"sessions": 6}, T) == answers[-1]
         assert in_segment({"sessions": None}, T) == {f"c{i}": None for i in range(6)}
 

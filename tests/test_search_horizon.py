@@ -6,7 +6,6 @@ both paths use; nothing here measures time."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,13 +16,14 @@ from hypothesis import strategies as st
 
 import lapse_dsl
 from lapse_dsl import RuleSet
+from lapse_dsl import codegen as codegen_module
 from lapse_dsl import evaluate as evaluate_module
+from lapse_dsl import ruleset as ruleset_module
 from lapse_dsl import nodes as n
 from lapse_dsl.evaluate import HORIZON, Moment
 from lapse_dsl.schedule import Occurrence, occurrences
 from lapse_dsl.timecalc import shift
 
-compile_module = importlib.import_module("lapse_dsl.compile")  # `lapse_dsl.compile` is the function
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
 HISTORY_AT = NOW - dt.timedelta(days=1, minutes=7)
@@ -41,11 +41,11 @@ PERIODS = ["365d", "10000d", "1000w", "5000h", "36500d"]
 
 
 class Counter:
-    """Wraps schedule.occurrences where both paths call it, counting what it yields."""
+    """Wraps schedule.occurrences wherever evaluation calls it, counting what it yields."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
-        for module in (compile_module, evaluate_module):
+        for module in (codegen_module, evaluate_module, ruleset_module):
             monkeypatch.setattr(module, "occurrences", self._counted)
 
     def _counted(self, *args: Any, **kwargs: Any) -> Iterator[Occurrence]:

@@ -1,0 +1,278 @@
+"""Portfolio evaluation: for one user, the campaigns of a rule set that can answer anything but
+False, without visiting the others.
+
+A catalog of campaigns is mostly ladders: the same window shape over many ranges, split by
+platform, country, channel. A hand-written loop tests every campaign; here a user costs what it
+can match:
+
+- **Static index.** For each attribute that a segment's top-level ``and`` tests by equality,
+  ``in`` or as a boolean, each value maps to the bit mask of the campaigns that accept it (plus
+  those with no such test). A user's candidates are the ``&`` of those masks over their values. A
+  missing value filters nothing: the answer may be unknown, which is not False.
+- **Window stabbing.** A campaign whose top-level ``and`` holds a window (``between``/``more
+  than``/``less than ... ago``) is found by its window's interval: per zone and instant (for
+  ``in_segment``), or per zone, ``now`` and ``within`` (for ``evaluate``: the hull of the intervals
+  of every occurrence that could send in time), the intervals of every such campaign are sorted
+  once and shared by all users; a user's value finds the ones that contain it by bisection.
+
+The index only drops campaigns whose answer is certainly False (no decision); the candidates are
+still decided by their programs, so the meaning of every construct stays in the evaluator
+(:mod:`lapse_dsl.evaluate`) and the code generated from it. The interval of a window at an
+occurrence comes from :func:`lapse_dsl.evaluate.window_bounds`; the index widens it by a
+millisecond and leaves the exact edges to the program.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from . import nodes as n
+from .check import CheckedRule
+from .evaluate import Moment, window_bounds
+
+__all__ = ["Answers", "Group", "Portfolio", "Stab", "bits"]
+
+MAX_OCCURRENCES = 64  # per campaign in one `within`: past this its window hull is too wide to pay
+_SLACK = 1e-3  # seconds: float timestamps lose microseconds near the ends of the calendar
+_STABS_MAX = 4096  # cached interval tables; cleared wholesale when full
+
+Interval = tuple[float | None, float | None]
+
+
+def bits(mask: int) -> Iterator[int]:
+    """The positions of the set bits of ``mask``, lowest first (string search: C speed)."""
+    text = format(mask, "b")[::-1]
+    i = text.find("1")
+    while i >= 0:
+        yield i
+        i = text.find("1", i + 1)
+
+
+def conjuncts(cond: n.Condition) -> tuple[n.Condition, ...]:
+    """The operands of a segment's top-level ``and`` (the segment itself when it is not one)."""
+    return cond.operands if isinstance(cond, n.And) else (cond,)
+
+
+def accepted(cond: n.Condition) -> tuple[str, frozenset[object]] | None:
+    """(attribute, the only values for which ``cond`` is not False) for an equality, a positive
+    ``in`` or a boolean test; None for anything else."""
+    if isinstance(cond, n.Compare) and cond.op == "=":
+        return str(cond.path), frozenset((cond.value.value,))
+    if isinstance(cond, n.InList) and not cond.negated:
+        return str(cond.path), frozenset(v.value for v in cond.values)
+    if isinstance(cond, n.Truthy):
+        return str(cond.path), frozenset((True,))
+    return None
+
+
+class Answers(Mapping[str, "bool | None"]):
+    """``in_segment``'s answers for a rule set of any size: a read-only mapping of every campaign
+    name that stores only the answers that are not False (True, or None for unknown), so it costs
+    what the user matches, not the size of the catalog."""
+
+    __slots__ = ("_found", "_index")
+
+    def __init__(self, index: Mapping[str, int], found: dict[int, bool | None]) -> None:
+        self._index = index  # campaign name -> position, shared by every answer of the rule set
+        self._found = found
+
+    def __getitem__(self, name: str) -> bool | None:
+        return self._found.get(self._index[name], False)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __repr__(self) -> str:
+        return f"Answers({dict(self.items())!r})"
+
+
+class Stab:
+    """Intervals ``[lo, hi]`` (seconds since the epoch, either end open) of campaigns, sorted for
+    stabbing: :meth:`find` gives every campaign whose interval holds a value, plus :attr:`every`
+    (campaigns that cannot be placed), in O(log n + candidates)."""
+
+    __slots__ = ("classes", "every", "left_k", "left_lo", "right_hi", "right_k")
+
+    def __init__(self, items: Iterable[tuple[int, float | None, float | None]], every: Iterable[int] = ()) -> None:
+        self.every = list(every)
+        left: list[tuple[float, int]] = []  # [lo, +inf)
+        right: list[tuple[float, int]] = []  # (-inf, hi]
+        finite: dict[int, list[tuple[float, float, int]]] = {}
+        for k, lo, hi in items:
+            if lo is None and hi is None:
+                self.every.append(k)
+            elif hi is None:
+                left.append((lo - _SLACK, k))  # type: ignore[operator]
+            elif lo is None:
+                right.append((hi + _SLACK, k))
+            elif lo <= hi:  # an empty interval holds no value
+                # by length class, so that a query scans only intervals that start near it
+                finite.setdefault(int(hi - lo).bit_length(), []).append((lo - _SLACK, hi + _SLACK, k))
+        left.sort()
+        right.sort()
+        self.left_lo, self.left_k = [lo for lo, _ in left], [k for _, k in left]
+        self.right_hi, self.right_k = [hi for hi, _ in right], [k for _, k in right]
+        self.classes = []
+        for group in finite.values():
+            group.sort()
+            width = max(hi - lo for lo, hi, _ in group)
+            self.classes.append(([lo for lo, _, _ in group], [hi for _, hi, _ in group], [k for _, _, k in group], width))
+
+    def find(self, x: float) -> list[int]:
+        out = self.every[:]
+        if self.left_lo:
+            out += self.left_k[: bisect.bisect_right(self.left_lo, x)]
+        if self.right_hi:
+            out += self.right_k[bisect.bisect_left(self.right_hi, x):]
+        for los, his, ks, width in self.classes:
+            i = bisect.bisect_left(los, x - width)
+            j = bisect.bisect_right(los, x, i)
+            out += [ks[t] for t in range(i, j) if his[t] >= x]
+        return out
+
+
+class Group:
+    """The campaigns that share a delivery-zone rule (``local`` with one fallback, ``utc`` or a
+    named zone): for any user they deliver in the same zone."""
+
+    def __init__(self, number: int, first: int) -> None:
+        self.number = number
+        self.first = first  # a campaign of the group, to resolve its zone for a user
+        self.mask = 0
+        self.plain = 0  # campaigns without an indexed window
+        self.windows: dict[int, int] = {}  # attribute slot -> mask of the campaigns windowed on it
+
+
+class Portfolio:
+    """The index of one rule set (see the module docstring). Immutable once built, but for the
+    interval tables it caches per zone and instant; safe to share between threads (a table is
+    built whole and then published with one dict assignment)."""
+
+    def __init__(self, rules: Sequence[CheckedRule], slots: Mapping[str, int]) -> None:
+        self.size = len(rules)
+        self.all = (1 << self.size) - 1
+        self.names = {rule.name: k for k, rule in enumerate(rules)}
+        self.windowed: dict[int, int] = {}  # slot -> mask of the campaigns with an indexed window on it
+        self.readers: dict[int, int] = {}  # slot -> mask of the campaigns whose segment reads it
+        values_by_slot: dict[int, dict[int, frozenset[object]]] = {}
+        self.window: list[tuple[int, n.Between | n.MoreThanAgo | n.LessThanAgo] | None] = []
+        groups: dict[tuple[str, str | None, str | None], Group] = {}
+        self.group_of: list[Group] = []
+        for k, rule in enumerate(rules):
+            bit = 1 << k
+            for p in n.predicates(rule.segment):
+                slot = slots[str(p.path)]
+                self.readers[slot] = self.readers.get(slot, 0) | bit
+            window = None
+            for cond in conjuncts(rule.segment):
+                found = accepted(cond)
+                if found is not None:
+                    slot = slots[found[0]]
+                    per = values_by_slot.setdefault(slot, {})
+                    per[k] = per[k] & found[1] if k in per else found[1]  # both tests hold
+                elif window is None and isinstance(cond, n.WINDOWS):
+                    window = (slots[str(cond.path)], cond)
+            self.window.append(window)
+            zone = rule.schedule.zone
+            key = (zone.kind, zone.name, rule.default_timezone if zone.kind == "local" else None)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = Group(len(groups), k)
+            group.mask |= bit
+            if window is None:
+                group.plain |= bit
+            else:
+                group.windows[window[0]] = group.windows.get(window[0], 0) | bit
+                self.windowed[window[0]] = self.windowed.get(window[0], 0) | bit
+            self.group_of.append(group)
+        self.groups = tuple(groups.values())
+        # slot -> (value -> mask of the campaigns accepting it, mask of those that do not test the slot)
+        self.postings: list[tuple[int, dict[object, int], int]] = []
+        for slot, per in sorted(values_by_slot.items()):
+            postings: dict[object, int] = {}
+            for k, values in per.items():
+                for value in values:
+                    postings[value] = postings.get(value, 0) | (1 << k)
+            self.postings.append((slot, postings, self.all & ~sum(1 << k for k in per)))
+        self._stabs: dict[tuple[Any, ...], dict[int, Stab]] = {}
+
+    def static_mask(self, values: Sequence[Any]) -> int:
+        """The campaigns whose indexed static tests are not False for ``values``."""
+        mask = self.all
+        for slot, postings, free in self.postings:
+            x = values[slot]
+            if x is not None:
+                mask &= postings.get(x, 0) | free
+        return mask
+
+    def stabs(self, key: tuple[Any, ...], build: Callable[[], dict[int, Stab]]) -> dict[int, Stab]:
+        """The interval tables for ``key`` (a group, a zone and an instant), built once."""
+        found = self._stabs.get(key)
+        if found is None:
+            found = build()
+            if len(self._stabs) >= _STABS_MAX:
+                self._stabs.clear()
+            self._stabs[key] = found
+        return found
+
+    def at_instant(self, group: Group, moment: Moment) -> dict[int, Stab]:
+        """Per window attribute, the campaigns of ``group`` by their window's interval at ``moment``."""
+        items: dict[int, list[tuple[int, float | None, float | None]]] = {}
+        for slot, mask in group.windows.items():
+            items[slot] = [(k, *_seconds(window_bounds(self._window(k), moment))) for k in bits(mask)]
+        return {slot: Stab(found) for slot, found in items.items()}
+
+    def over(self, group: Group, mask: int, occurrences: Callable[[int], Iterator[Moment] | None]) -> dict[int, Stab]:
+        """Per window attribute, the campaigns of ``group`` in ``mask`` by the hull of their window's
+        intervals over ``occurrences(k)`` (None: too many to pay; such a campaign is always a
+        candidate). A campaign with no occurrence is in no table: it cannot send."""
+        tables: dict[int, Stab] = {}
+        for slot, windowed in group.windows.items():
+            items: list[tuple[int, float | None, float | None]] = []
+            every: list[int] = []
+            for k in bits(windowed & mask):
+                found = occurrences(k)
+                if found is None:
+                    every.append(k)
+                    continue
+                hull = _hull(window_bounds(self._window(k), moment) for moment in found)
+                if hull is not None:
+                    items.append((k, *hull))
+            tables[slot] = Stab(items, every)
+        return tables
+
+    def _window(self, k: int) -> n.Between | n.MoreThanAgo | n.LessThanAgo:
+        window = self.window[k]
+        assert window is not None
+        return window[1]
+
+
+def _seconds(bounds: tuple[dt.datetime | None, dt.datetime | None]) -> Interval:
+    lo, hi = bounds
+    return (None if lo is None else lo.timestamp(), None if hi is None else hi.timestamp())
+
+
+def _hull(intervals: Iterable[tuple[dt.datetime | None, dt.datetime | None]]) -> Interval | None:
+    """The smallest interval holding every one of ``intervals`` (None when there are none). Each
+    is computed, not only the first and last: near a zone's gap the bounds are not monotonic."""
+    lo: float | None = None
+    hi: float | None = None
+    seen = open_lo = open_hi = False
+    for bounds in intervals:
+        a, b = _seconds(bounds)
+        open_lo = open_lo or a is None
+        open_hi = open_hi or b is None
+        if a is not None and (lo is None or a < lo):
+            lo = a
+        if b is not None and (hi is None or b > hi):
+            hi = b
+        seen = True
+    if not seen:
+        return None
+    return (None if open_lo else lo, None if open_hi else hi)
