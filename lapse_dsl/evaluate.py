@@ -17,6 +17,7 @@ from . import nodes as n
 from .buckets import bucket, in_percent
 from .check import CheckedRule
 from .errors import UserDataError
+from .plan import needs_moment
 from .schedule import occurrences, offsets_near
 from .templates import TemplateError, message_variables
 from .timecalc import UTC, Tz, iso_utc, local_midnight, local_wall, resolve, shift, shift_wall
@@ -24,7 +25,9 @@ from .userdata import as_string, parse_time, short_repr
 from .zones import get_zone
 
 __all__ = [
-    "Decision", "HistoryEntry", "Moment", "Outcome", "Program", "ReferenceProgram", "idempotency_key", "key_preimage", "search",
+    "Decision", "HistoryEntry", "Moment", "Outcome", "Program", "ReferenceProgram", "idempotency_key", "key_preimage",
+    "needs_moment",  # (defined in plan.py; re-exported for the modules that have not moved yet)
+    "search",
     "truth",
 ]
 
@@ -138,14 +141,6 @@ class Moment:
 
 
 Truth = bool | None
-
-
-def needs_moment(p: n.Predicate) -> bool:
-    """Whether a predicate's truth depends on the occurrence it is judged at: window conditions,
-    and dates (local midnight in the delivery zone). All others are *static*."""
-    if isinstance(p, (n.Before, n.After)):
-        return isinstance(p.point, n.DateLit)
-    return isinstance(p, n.WINDOWS)
 
 
 def truth(cond: n.Condition, values: Mapping[str, Any], moment: Moment | None) -> Truth:

@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from . import nodes as n
-from .check import CheckedRule
 from .evaluate import Moment, window_bounds
+from .plan import Plan
 
 __all__ = ["Answers", "Group", "Portfolio", "Stab", "bits"]
 
@@ -49,23 +49,6 @@ def bits(mask: int) -> Iterator[int]:
     while i >= 0:
         yield i
         i = text.find("1", i + 1)
-
-
-def conjuncts(cond: n.Condition) -> tuple[n.Condition, ...]:
-    """The operands of a segment's top-level ``and`` (the segment itself when it is not one)."""
-    return cond.operands if isinstance(cond, n.And) else (cond,)
-
-
-def accepted(cond: n.Condition) -> tuple[str, frozenset[object]] | None:
-    """(attribute, the only values for which ``cond`` is not False) for an equality, a positive
-    ``in`` or a boolean test; None for anything else."""
-    if isinstance(cond, n.Compare) and cond.op == "=":
-        return str(cond.path), frozenset((cond.value.value,))
-    if isinstance(cond, n.InList) and not cond.negated:
-        return str(cond.path), frozenset(v.value for v in cond.values)
-    if isinstance(cond, n.Truthy):
-        return str(cond.path), frozenset((True,))
-    return None
 
 
 class Answers(Mapping[str, "bool | None"]):
@@ -154,52 +137,40 @@ class Portfolio:
     interval tables it caches per zone and instant; safe to share between threads (a table is
     built whole and then published with one dict assignment)."""
 
-    def __init__(self, rules: Sequence[CheckedRule], slots: Mapping[str, int]) -> None:
-        self.size = len(rules)
+    def __init__(self, plan: Plan) -> None:
+        self.size = len(plan.campaigns)
         self.all = (1 << self.size) - 1
-        self.names = {rule.name: k for k, rule in enumerate(rules)}
-        self.windowed: dict[int, int] = {}  # slot -> mask of the campaigns with an indexed window on it
+        self.names = {c.rule.name: c.index for c in plan.campaigns}
         self.readers: dict[int, int] = {}  # slot -> mask of the campaigns whose segment reads it
-        values_by_slot: dict[int, dict[int, frozenset[object]]] = {}
-        self.window: list[tuple[int, n.Between | n.MoreThanAgo | n.LessThanAgo] | None] = []
+        self.windowed: dict[int, int] = {}  # slot -> mask of the campaigns with an indexed window on it
+        self.window = [c.window for c in plan.campaigns]
         groups: dict[tuple[str, str | None, str | None], Group] = {}
         self.group_of: list[Group] = []
-        for k, rule in enumerate(rules):
-            bit = 1 << k
-            for p in n.predicates(rule.segment):
-                slot = slots[str(p.path)]
+        postings: dict[int, dict[object, int]] = {}  # slot -> value -> mask of the campaigns accepting it
+        guarded: dict[int, int] = {}  # slot -> mask of the campaigns with a guard on it
+        for c in plan.campaigns:
+            bit = 1 << c.index
+            for slot in c.reads:
                 self.readers[slot] = self.readers.get(slot, 0) | bit
-            window = None
-            for cond in conjuncts(rule.segment):
-                found = accepted(cond)
-                if found is not None:
-                    slot = slots[found[0]]
-                    per = values_by_slot.setdefault(slot, {})
-                    per[k] = per[k] & found[1] if k in per else found[1]  # both tests hold
-                elif window is None and isinstance(cond, n.WINDOWS):
-                    window = (slots[str(cond.path)], cond)
-            self.window.append(window)
-            zone = rule.schedule.zone
-            key = (zone.kind, zone.name, rule.default_timezone if zone.kind == "local" else None)
-            group = groups.get(key)
+            for guard in c.guards:
+                guarded[guard.slot] = guarded.get(guard.slot, 0) | bit
+                per = postings.setdefault(guard.slot, {})
+                for value in guard.values:
+                    per[value] = per.get(value, 0) | bit
+            group = groups.get(c.zone)
             if group is None:
-                group = groups[key] = Group(len(groups), k)
+                group = groups[c.zone] = Group(len(groups), c.index)
             group.mask |= bit
-            if window is None:
+            if c.window is None:
                 group.plain |= bit
             else:
-                group.windows[window[0]] = group.windows.get(window[0], 0) | bit
-                self.windowed[window[0]] = self.windowed.get(window[0], 0) | bit
+                slot = c.window[0]
+                group.windows[slot] = group.windows.get(slot, 0) | bit
+                self.windowed[slot] = self.windowed.get(slot, 0) | bit
             self.group_of.append(group)
         self.groups = tuple(groups.values())
-        # slot -> (value -> mask of the campaigns accepting it, mask of those that do not test the slot)
-        self.postings: list[tuple[int, dict[object, int], int]] = []
-        for slot, per in sorted(values_by_slot.items()):
-            postings: dict[object, int] = {}
-            for k, values in per.items():
-                for value in values:
-                    postings[value] = postings.get(value, 0) | (1 << k)
-            self.postings.append((slot, postings, self.all & ~sum(1 << k for k in per)))
+        # (slot, value -> mask of the campaigns accepting it, mask of those that do not test the slot)
+        self.postings = [(slot, per, self.all & ~guarded[slot]) for slot, per in sorted(postings.items())]
         self._stabs: dict[tuple[Any, ...], dict[int, Stab]] = {}
 
     def static_mask(self, values: Sequence[Any]) -> int:
@@ -247,7 +218,7 @@ class Portfolio:
             tables[slot] = Stab(items, every)
         return tables
 
-    def _window(self, k: int) -> n.Between | n.MoreThanAgo | n.LessThanAgo:
+    def _window(self, k: int) -> n.Between | n.MoreThanAgo | n.LessThanAgo:  # (an indexed campaign's)
         window = self.window[k]
         assert window is not None
         return window[1]

@@ -25,7 +25,6 @@ from .evaluate import (
     ReferenceProgram,
     decision_order,
     delivery_zone,
-    needs_moment,
     next_occurrence,
     parse_history,
     require_within,
@@ -38,10 +37,11 @@ from .evaluate import (
 from .explain import Explanation, RuleTrace, condition_traces, summary
 from .fuse import FUSE_MAX, Fused, Results
 from .parse import parse
+from .plan import lower
 from .portfolio import MAX_OCCURRENCES, Answers, Group, Portfolio, Stab, bits
 from .schedule import occurrences
 from .timecalc import Tz
-from .userdata import CLOCK_SKEW_ATTRIBUTES, Reader, maybe_user_id, skew_warning, user_id_of
+from .userdata import Reader, maybe_user_id, skew_warning, user_id_of
 from .zones import get_zone
 
 __all__ = [
@@ -68,22 +68,21 @@ class RuleSet:
         self.naive_timezone = naive_timezone
         self.version = version
         self._naive_zone = get_zone(naive_timezone) if naive_timezone else None
-        paths = sorted({str(p.path) for rule in self.rules for p in n.predicates(rule.segment)})
+        self.plan = plan = lower(self.rules, self.schema)
+        paths = [read.path for read in plan.reads]
         # Time attributes that only window conditions read are read only for users for whom a rule
         # reading them has an open static answer (docs/semantics.md, "Which attributes are read").
-        static = {str(p.path) for rule in self.rules for p in n.predicates(rule.segment) if not needs_moment(p)}
-        self._lazy = frozenset(p for p in paths if self.schema[p] == "time" and p not in static)
-        self._lazy_of = {rule.name: frozenset(str(p.path) for p in n.predicates(rule.segment)) & self._lazy
-                         for rule in self.rules}
-        self._eager = tuple(p for p in paths if p not in self._lazy)
+        self._lazy = frozenset(read.path for read in plan.reads if read.lazy)
+        self._lazy_of = {c.rule.name: frozenset(paths[slot] for slot in c.lazy) for c in plan.campaigns}
+        self._eager = tuple(read.path for read in plan.reads if not read.lazy)
         self._reader = Reader(paths, self.schema, self._naive_zone)
-        self._clamped = tuple(p for p in paths if p in CLOCK_SKEW_ATTRIBUTES)
+        self._clamped = tuple(read.path for read in plan.reads if read.clamped)
         self._extractor = Extractor(self.schema, paths, self._naive_zone, self._lazy)
         compiled = compile_rules(self.rules, self._extractor)
         self._compiled: tuple[Program, ...] = tuple(compiled)
         self._reference_programs: tuple[Program, ...] = tuple(ReferenceProgram(r) for r in self.rules)
         self._programs = self._compiled
-        self._portfolio = Portfolio(self.rules, self._extractor.slots)
+        self._portfolio = Portfolio(plan)
         self._active = self._active_programs()
         self._zones: dict[str | None, dict[str, tuple[Tz, str, str | None]]] = {}
         self._results = Results([rule.name for rule in self.rules])

@@ -29,8 +29,9 @@ from sqlglot import exp
 from . import nodes as n
 from .check import CheckedRule
 from .errors import UnsupportedError
-from .evaluate import Moment, needs_moment, next_occurrence, time_predicates
+from .evaluate import Moment, next_occurrence, time_predicates
 from .format import format_condition
+from .plan import needs_moment
 from .ruleset import RuleSet, require_instant
 from .timecalc import UTC, Tz, local_midnight
 from .userdata import CLOCK_SKEW_ATTRIBUTES
