@@ -24,11 +24,10 @@ from .timecalc import UTC, Tz, iso_utc, local_midnight, local_wall, resolve, shi
 from .userdata import as_string, parse_time, short_repr
 from .zones import get_zone
 
+# needs_moment is plan.py's, re-exported while its callers move
 __all__ = [
-    "Decision", "HistoryEntry", "Moment", "Outcome", "Program", "ReferenceProgram", "idempotency_key", "key_preimage",
-    "needs_moment",  # (defined in plan.py; re-exported for the modules that have not moved yet)
-    "search",
-    "truth",
+    "FIRST_INSTANT", "LAST_INSTANT", "Decision", "HistoryEntry", "Moment", "Outcome", "Program", "ReferenceProgram",
+    "idempotency_key", "key_preimage", "needs_moment", "require_instant", "require_within", "search", "truth",
 ]
 
 HORIZON = dt.timedelta(days=400)
@@ -438,6 +437,22 @@ def search_lower(rule: CheckedRule, zone: Tz, now: dt.datetime, since: dt.dateti
     """The earliest send time a search at ``now`` accepts: ``now``, or with ``since`` the instant
     after it (but not before ``now`` less the rule's grace)."""
     return now if since is None else max(since + _TICK, shift(now, zone, rule.grace, -1))
+
+
+# The instants a call may ask about (now, since, at), FIRST_INSTANT included, LAST_INSTANT not:
+# evaluation looks up to 100 years back (the longest duration) and 400 days ahead, which must
+# stay inside datetime's years 1..9999 in every zone.
+FIRST_INSTANT = dt.datetime(1000, 1, 1, tzinfo=dt.UTC)
+LAST_INSTANT = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+
+
+def require_instant(value: object, name: str) -> None:
+    """``value`` is an aware datetime in the supported range, or TypeError/ValueError naming ``name``."""
+    if not isinstance(value, dt.datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise TypeError(f"{name} must be an aware datetime (with tzinfo), got {value!r}")
+    if not FIRST_INSTANT <= value < LAST_INSTANT:  # aware comparisons never overflow
+        raise ValueError(f"{name} must be from {FIRST_INSTANT.date()} to before {LAST_INSTANT.date()} (UTC), "
+                         f"got {value.isoformat()}")
 
 
 def require_within(within: object) -> None:

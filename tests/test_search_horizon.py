@@ -18,7 +18,7 @@ import lapse_dsl
 from lapse_dsl import RuleSet
 from lapse_dsl import codegen as codegen_module
 from lapse_dsl import evaluate as evaluate_module
-from lapse_dsl import ruleset as ruleset_module
+from lapse_dsl import engine as engine_module
 from lapse_dsl import nodes as n
 from lapse_dsl.evaluate import HORIZON, Moment
 from lapse_dsl.schedule import Occurrence, occurrences
@@ -45,7 +45,7 @@ class Counter:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
-        for module in (codegen_module, evaluate_module, ruleset_module):
+        for module in (codegen_module, evaluate_module, engine_module):
             monkeypatch.setattr(module, "occurrences", self._counted)
 
     def _counted(self, *args: Any, **kwargs: Any) -> Iterator[Occurrence]:
@@ -176,7 +176,7 @@ def test_a_from_date_far_ahead_starts_there(monkeypatch: pytest.MonkeyPatch) -> 
 def test_table_cursors_seek_and_walk_like_the_generator(schedule: str, zone: Any, ahead: dt.timedelta) -> None:
     rs = rules(schedule, "")
     (rule,) = rs.rules
-    (program,) = rs._compiled  # the compiled programs, whose tables the cursors walk
+    (program,) = rs._engine.compiled  # the compiled programs, whose tables the cursors walk
     start = NOW - dt.timedelta(days=5)
     cursor = program.moments(zone, start)  # type: ignore[attr-defined]
     target = NOW + ahead
