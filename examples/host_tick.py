@@ -63,7 +63,7 @@ def main() -> None:
         if OUTAGE[0] < now < OUTAGE[1]:
             missed += 1  # the host is down: this tick never runs, `previous` stays where it was
             continue
-        for result in plugin.evaluate_many(USERS, now, since=previous):
+        for result in plugin.evaluate_many(USERS, now, since=previous, within=TICK):
             if result.error is not None:
                 if result.user_id not in reported:
                     reported.add(result.user_id)
@@ -71,7 +71,7 @@ def main() -> None:
                 continue
             for d in result.decisions:
                 if not d.due:
-                    continue  # a later occurrence: a future tick will report it
+                    continue  # before the next tick: that tick reports it again, due
                 if d.held_out:
                     continue  # the campaign's control group: a real host records it, sends nothing
                 if d.idempotency_key in sent:
