@@ -134,7 +134,7 @@ def source_lines(text: str) -> list[str]:
     return [line.removesuffix("\r") for line in text.split("\n")]
 
 
-_COMMENT_OR_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
+_COMMENT_OR_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|#(?:[^\r\n]|\r(?!\n))*')
 
 
 def _comments(text: str) -> list[n.Comment]:

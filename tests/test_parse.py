@@ -485,3 +485,18 @@ def test_missing_zone_asks_for_a_time_zone() -> None:
     assert info.value.message == (
         "expected a time zone (local, utc or a quoted name such as \"Europe/Paris\") after '17:45', found the end of the file"
     )
+
+
+@pytest.mark.parametrize("text", [
+    "segment#\r\n", "segment # why\r\n", "segment last_used between 2w and # x\r\nsend push daily 09:00 utc\r\n",
+    "# head\r\nsegment last_used between 2w and 3w; send push daily 9:00 # late\r\n", "segment#\r\n\r\n#\r\n",
+])
+def test_an_error_after_a_comment_in_a_crlf_file_points_inside_its_line(text: str) -> None:
+    # a comment ends before the CRLF: the line end is not part of it, so positions stay on the line
+    with pytest.raises(lapse_dsl.LapseSyntaxError) as info:
+        lapse_dsl.parse(text)
+    lines = text.split("\n")
+    for d in info.value.diagnostics:
+        line = lines[d.line - 1].removesuffix("\r")
+        assert 1 <= d.column <= len(line) + 1, (d.column, line)
+        assert d.source_line == line
