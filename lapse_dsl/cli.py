@@ -20,8 +20,8 @@ from .check import check
 from .errors import Diagnostic, LapseError, LapseSyntaxError, UnsupportedError, UserDataError, render
 from .format import format_file
 from .parse import parse
-from .projection import project
 from .plugin import Plugin
+from .projection import project
 from .ruleset import FIRST_INSTANT, LAST_INSTANT, parse_sources, read_text, rule_files
 from .schema import did_you_mean
 from .sources import SQLITE, Source, SourceError, counted, open_source, problem, redact
@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="users that can be in the segment at some occurrence (the push-down filter)")
     _zone_options(q)
     q.set_defaults(func=_cmd_sql)
+
+    co = sub.add_parser("compile", help="print the Python code the rules compile to")
+    co.add_argument("rules", metavar="RULES", help="a .lapse file or a folder of them")
+    co.add_argument("--emit", required=True, choices=("python",), help="what to print: python, the generated source")
+    # the zones are run-time inputs of the generated code, not part of it
+    co.set_defaults(func=_cmd_compile, default_timezone="UTC", naive_timezone=None)
 
     e = sub.add_parser("explain", help="explain, rule by rule, why a user is or is not messaged")
     e.add_argument("rules", metavar="RULES", help="a .lapse file or a folder of them")
@@ -164,6 +170,12 @@ def _cmd_sql(args: argparse.Namespace) -> int:
         print(f"lapse: error: {exc}", file=sys.stderr)
         return 1
     _print(text)
+    return 0
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    source = _load_plugin(args).rules.generated_source()
+    _print(source.removesuffix("\n"))  # exactly the source: print adds the last new line back
     return 0
 
 

@@ -6,27 +6,51 @@ validation are unrolled, a segment becomes early-exit statements in three-valued
 static predicates first, and everything that is the same for many users is computed once and cached
 (zones, occurrence tables per zone and start, window bounds per occurrence). Both paths must agree
 on every case; the test suite runs the golden cases through both.
+
+The generated source is meant to be read (``lapse compile --emit python``, :func:`python_source`):
+
+- The same rules give the same source, byte for byte, in every process: names come from a rule's
+  position in the rule set (``_seg3``, its static test ``_seg3_static``, its change function
+  ``_seg3_change``), helper functions from a counter per rule and namespace (``_seg3_f0``,
+  ``_seg3_f1_static``; ``_seg3_fused_f0`` in the fused functions, which are generated afresh
+  each time) and constants likewise (``_seg3_K0``), so they stay unique in the namespace the
+  fused functions of fuse.py share. Nothing that reaches the source iterates a set.
+- Each piece is compiled under the file name ``<lapse-generated:DIGEST:PART>``, DIGEST the first
+  12 hex digits of the SHA-256 of its source and PART ``extract``, ``_seg<k>`` or ``fused``, and
+  its lines are registered with :mod:`linecache` as attrs does (an entry whose mtime is None,
+  which ``linecache.checkcache`` keeps): tracebacks show the generated lines and
+  ``inspect.getsource`` works. The entry is dropped once the functions compiled from it are gone.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
+import hashlib
 import itertools
+import linecache
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from typing import Any
+import weakref
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import nodes as n
 from .check import CheckedRule
 from .evaluate import FLIP_MARGIN, HORIZON, Moment, flip_lengths, needs_moment, search_start
 from .schedule import occurrences
+from .sources import counted
 from .timecalc import UTC, Tz
 from .userdata import CLOCK_SKEW_ATTRIBUTES, lookup, parse_time, read_value, skew_warning
 
-__all__ = ["CompiledProgram", "Entry", "Extractor", "compile_rules"]
+if TYPE_CHECKING:
+    from .evaluate import Program
+    from .fuse import Fused
 
-_names = itertools.count()  # unique names for generated helper functions
+__all__ = [
+    "CompiledProgram", "Emitter", "Entry", "Extractor", "compile_rules", "exec_source", "helper_names", "python_source",
+]
+
 _TABLES_MAX = 4096  # cached occurrence tables; cleared wholesale when full (batches reuse a handful)
 _CHUNK = 16
 _WALK = 32 * _CHUNK  # occurrences a seek makes before it jumps (a daily schedule never jumps within the horizon)
@@ -156,53 +180,68 @@ class _TableCursor:
 
 
 class CompiledProgram:
-    """One rule's generated segment code plus its cached occurrence tables."""
+    """One rule's generated segment code plus its cached occurrence tables. ``index``, the rule's
+    position in its rule set, names the generated functions and constants: ``_seg<index>...``."""
 
-    def __init__(self, rule: CheckedRule, slots: Mapping[str, int]) -> None:
+    def __init__(self, rule: CheckedRule, slots: Mapping[str, int], index: int) -> None:
         self.rule = rule
         self._tables: dict[tuple[Tz, dt.datetime], _Table] = {}
         self._cursors: dict[tuple[Tz, dt.datetime], tuple[_Table, int]] = {}
-        self.name = name = f"_seg{next(_names)}"
+        self.index = index
+        self.name = name = f"_seg{index}"
         self.slots = slots
         self.constants = _Constants()
+        names = helper_names(name)
         self.durations: list[n.Duration] = []  # the layout of the bounds tuple every function shares
-        source = _segment_source(name, rule.segment, slots, self.constants, self.durations, static=False)
-        source += _segment_source(name + "_static", rule.segment, slots, self.constants, self.durations, static=True)
+        e = Emitter()
+        _segment_source(e, name, rule.segment, slots, self.constants, self.durations, names, static=False)
+        _segment_source(e, name + "_static", rule.segment, slots, self.constants, self.durations, names, static=True)
         self.flips = tuple((slots[path], length) for path, length in flip_lengths(rule.segment))
-        source += _change_source(name + "_change", self.flips, self.constants)
+        _change_source(e, name + "_change", self.flips, self.constants)
+        source = e.getvalue()
+        self.bounds_names = _bounds_names(name)
+        if self.durations:  # complete now: the layout of this rule's bounds tuple, and its key in a moment's cache
+            self.constants[self.bounds_names[1]] = self.durations
+            # the key names the layout, not the rule: rules (of any rule set) sharing a moment share a layout's bounds
+            self.constants[self.bounds_names[0]] = "bounds " + " ".join(f"{d.amount}{d.unit}" for d in self.durations)
         namespace: dict[str, Any] = dict(self.constants)
-        # the name as a repr: a campaign name may hold any character, a NUL byte included
-        exec(compile(source, f"<lapse:{rule.name!r}>", "exec"), namespace)
+        self.filename = exec_source(source, name, namespace, name)
         self.segment = namespace[name]
         self.static = namespace[name + "_static"]
         self.change = namespace[name + "_change"]
         self.leaves = n.predicates(rule.segment)
         self.split = _split(rule.segment)
-        self.bounds_names = _bounds_names(self.constants, name, self.durations)
         # whether the segment's truth depends on the occurrence (else the static test decides it)
         self.timed = any(needs_moment(p) for p in self.leaves)
         self.source = source  # kept for debugging and tests
 
-    def inline(self, *, static: bool, acquire: Sequence[str] = (), cond: n.Condition | None = None
-               ) -> tuple[str, list[str]]:
+    def inline(self, *, static: bool, names: Iterator[str], acquire: Sequence[str] = (),
+               cond: n.Condition | None = None) -> tuple[str, list[str]]:
         """The segment (or its static test) as statements for a fused function (fuse.py): they
         run inside ``while True:`` and leave the truth in ``s``, reading the values from locals
         ``x<slot>``. ``acquire`` sets ``m``, the moment, and is emitted before its first use.
-        ``cond`` is a part of the segment to generate instead of the whole. Returns (helper
-        functions' source, statements); constants go to :attr:`constants`."""
-        gen = _Gen(self.slots, static, self.constants, self.durations, self.name, inline=True, acquire=acquire)
+        ``cond`` is a part of the segment to generate instead of the whole. ``names`` names the
+        helper functions (one iterator per rule and fused namespace: :func:`helper_names`).
+        Returns (helper functions' source, statements); constants go to :attr:`constants`."""
+        gen = _Gen(self.slots, static, self.constants, self.durations, self.name, names, inline=True, acquire=acquire)
+        known = len(self.durations)
         lines = gen.body(self.rule.segment if cond is None else cond)
-        return gen.helpers(), lines
+        assert len(self.durations) == known  # the bounds layout and its key were complete at construction
+        helpers = Emitter()
+        gen.write_helpers(helpers)
+        return helpers.getvalue(), lines
 
     def inline_windows(self, start: str, fetch: Sequence[str] | None = None) -> list[str]:
         """For a :attr:`split` segment: statements (inside ``while True:``) setting ``s`` to the
         truth of its window predicates and'ed onto ``start``, the truth of its static part.
         ``fetch`` sets ``b``, the bounds tuple, itself (default: from the moment ``m``)."""
         assert self.split is not None
-        gen = _Gen(self.slots, False, self.constants, self.durations, self.name, inline=True, fetch=fetch,
+        gen = _Gen(self.slots, False, self.constants, self.durations, self.name, iter(()), inline=True, fetch=fetch,
                    start=start)
+        known = len(self.durations)
         lines = gen.body(n.And(self.split[0]))
         assert not gen.pending  # window predicates only: no nested junction, no helper function
+        assert len(self.durations) == known  # the bounds layout and its key were complete at construction
         return lines
 
     def change_lines(self, after: str) -> list[str]:
@@ -246,22 +285,132 @@ class CompiledProgram:
         return _TableCursor(table, table.index(start, jump=False) if start > base else 0)
 
 
+# Source text and its registration ----------------------------------------------------------
+
+
+class Emitter:
+    """Python source written line by line, after jinja2's ``CodeGenerator``: ``writeline`` at the
+    current indentation, ``indent``/``outdent`` (or ``with block(head):``) around a block,
+    ``getvalue`` for the text."""
+
+    def __init__(self) -> None:
+        self._lines: list[str] = []
+        self._level = 0
+
+    def writeline(self, line: str = "") -> None:
+        self._lines.append("    " * self._level + line if line else "")
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        """Statements generated elsewhere, indented relative to each other."""
+        prefix = "    " * self._level
+        self._lines.extend(prefix + line if line else "" for line in lines)
+
+    def indent(self) -> None:
+        self._level += 1
+
+    def outdent(self, step: int = 1) -> None:
+        assert self._level >= step, "outdent below column 0"
+        self._level -= step
+
+    @contextlib.contextmanager
+    def block(self, head: str) -> Iterator[None]:
+        """``head`` (``def ...:``, ``if ...:``, ``else:``) and what is written inside, one level deeper."""
+        self.writeline(head)
+        self.indent()
+        yield
+        self.outdent()
+
+    def getvalue(self) -> str:
+        return "".join(line + "\n" for line in self._lines)
+
+
+_live: dict[str, int] = {}  # registered file name -> how many compiled pieces use it
+_dead: list[str] = []  # file names of pieces collected, not yet taken off _live (see _release)
+_live_lock = threading.Lock()
+
+
+def exec_source(source: str, part: str, namespace: dict[str, Any], owner: str) -> str:
+    """Compile and run ``source`` in ``namespace`` under a file name registered with linecache
+    (see the module docstring); returns the name. The entry lives as long as the function
+    ``owner`` it defines: every function of the piece holds the namespace, so it outlives none."""
+    digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    # Python numbers lines at "\n" only; str.splitlines would also split at \x0c or \u2028
+    lines = [line + "\n" for line in source.split("\n")]
+    if lines[-1] == "\n":
+        lines.pop()
+    base = f"<lapse-generated:{digest}:{part}>"
+    filename, count = base, 0
+    with _live_lock:
+        _drain()
+        while True:
+            entry = (len(source), None, lines, filename)
+            if linecache.cache.setdefault(filename, entry) == entry:
+                break
+            count += 1  # a different source under this name (not ours): take the next free one
+            filename = f"{base[:-1]}-{count}>"
+        _live[filename] = _live.get(filename, 0) + 1
+        _drain()  # pieces collected meanwhile
+    try:
+        exec(compile(source, filename, "exec"), namespace)
+    except BaseException:
+        _release(filename)
+        raise
+    weakref.finalize(namespace[owner], _release, filename).atexit = False
+    return filename
+
+
+def _release(filename: str) -> None:
+    # The garbage collector runs this at any allocation, in this thread even while it holds the
+    # lock (in exec_source): then the name waits in _dead for whoever takes the lock next.
+    _dead.append(filename)
+    if _live_lock.acquire(blocking=False):
+        try:
+            _drain()
+        finally:
+            _live_lock.release()
+
+
+def _drain() -> None:
+    """Take the collected pieces off :data:`_live` (with the lock held); a file name no piece
+    uses any more leaves linecache."""
+    while _dead:
+        filename = _dead.pop()
+        left = _live.get(filename, 0) - 1
+        if left > 0:
+            _live[filename] = left
+        else:
+            _live.pop(filename, None)
+            linecache.cache.pop(filename, None)
+
+
 # Segment code generation -------------------------------------------------------------------
 
 
-def _segment_source(name: str, cond: n.Condition, slots: Mapping[str, int], constants: _Constants,
-                    durations: list[n.Duration], *, static: bool) -> str:
-    """A function ``name(v, m)`` (``name(v)`` when static) returning the three-valued truth."""
-    gen = _Gen(slots, static, constants, durations, name)
+def _segment_source(e: Emitter, name: str, cond: n.Condition, slots: Mapping[str, int], constants: _Constants,
+                    durations: list[n.Duration], names: Iterator[str], *, static: bool) -> None:
+    """A function ``name(v, m)`` (``name(v)`` when static) returning the three-valued truth,
+    after the helper functions it calls."""
+    gen = _Gen(slots, static, constants, durations, name.removesuffix("_static"), names)
     body = gen.body(cond)
-    lines = [f"def {name}({gen.args}):", *("    " + line for line in gen.prelude + body)]
-    return gen.helpers() + "\n".join(lines) + "\n\n"
+    gen.write_helpers(e)
+    _function(e, f"def {name}({gen.args}):", gen.prelude + body)
+
+
+def helper_names(prefix: str) -> Iterator[str]:
+    """Names for a rule's helper functions in one namespace: ``<prefix>_f0``, ``<prefix>_f1``..."""
+    return (f"{prefix}_f{i}" for i in itertools.count())
+
+
+def _function(e: Emitter, head: str, body: Iterable[str]) -> None:
+    with e.block(head):
+        e.writelines(body)
+    e.writeline()
 
 
 class _Gen:
     """Generates one function body. Junctions are emitted inline with early returns only at the
     top level of a function; nested ones get their own function, generated later from a work list
-    (:meth:`helpers`), so a segment nested to any depth costs no Python stack.
+    (:meth:`write_helpers`), so a segment nested to any depth costs no Python stack.
 
     Inline mode (for fused functions) emits statements instead: exits set ``s`` and break out of
     an enclosing ``while True:``, values are the caller's locals, and the moment ``m`` is set by
@@ -269,14 +418,15 @@ class _Gen:
     predicates (always first) exclude costs no zone or window work."""
 
     def __init__(self, slots: Mapping[str, int], static: bool, constants: _Constants,
-                 durations: list[n.Duration], key: str, *, inline: bool = False,
+                 durations: list[n.Duration], key: str, names: Iterator[str], *, inline: bool = False,
                  acquire: Sequence[str] = (), fetch: Sequence[str] | None = None, start: str = "") -> None:
         self.slots = slots
         self.static = static
         self.inline = inline
         self.constants = constants  # shared by every function of the program
         self.durations = durations  # the program's window lengths, in the order of its bounds tuple
-        self.key = key
+        self.key = key  # the program's name: the prefix of every name generated for it
+        self.names = names  # the names of the helper functions, shared by every function of a namespace
         self.fetch = self.fetched = False
         self.moment = False  # whether a statement so far needs `m`
         self.acquire = list(acquire)
@@ -315,7 +465,7 @@ class _Gen:
         return out + lines
 
     def bounds_names(self) -> tuple[str, str]:
-        return _bounds_names(self.constants, self.key, self.durations)
+        return _bounds_names(self.key)
 
     def _call(self, cond: n.Condition, out: str) -> list[str]:
         """``out = helper(v[, m])`` for a nested junction, with ``v`` and ``m`` set first inline."""
@@ -391,22 +541,20 @@ class _Gen:
 
 
     def function(self, cond: n.Condition) -> str:
-        """The name of a helper function returning the truth of ``cond`` (see :meth:`helpers`)."""
-        name = f"_f{next(_names)}{'_static' if self.static else ''}"
+        """The name of a helper function returning the truth of ``cond`` (see :meth:`write_helpers`)."""
+        name = next(self.names) + ("_static" if self.static else "")
         self.pending.append((name, cond))
         return name
 
-    def helpers(self) -> str:
-        """The source of every helper function the statements generated so far call, and of the
-        helpers those call, in turn."""
-        functions = []
+    def write_helpers(self, e: Emitter) -> None:
+        """Every helper function the statements generated so far call, and the helpers those
+        call, in turn."""
         while self.pending:
             name, cond = self.pending.pop()
-            sub = _Gen(self.slots, self.static, self.constants, self.durations, self.key)
+            sub = _Gen(self.slots, self.static, self.constants, self.durations, self.key, self.names)
             sub.pending = self.pending  # its own nested junctions join the work list
             body = sub.body(cond)
-            functions.append("\n".join([f"def {name}({self.args}):", *("    " + x for x in sub.prelude + body)]) + "\n\n")
-        return "".join(functions)
+            _function(e, f"def {name}({self.args}):", sub.prelude + body)
 
     def predicate(self, p: n.Predicate) -> tuple[str | None, bool]:
         """(Python test assuming the attribute is set, whether a null makes it unknown); a test of
@@ -451,11 +599,11 @@ class _Gen:
         return f"{var} is True", True
 
 
-def _change_source(name: str, flips: Sequence[tuple[int, dt.timedelta]], constants: _Constants) -> str:
+def _change_source(e: Emitter, name: str, flips: Sequence[tuple[int, dt.timedelta]], constants: _Constants) -> None:
     """``name(v, after)``: :func:`lapse_dsl.evaluate.next_change` unrolled over the rule's window edges."""
     slots = sorted({slot for slot, _ in flips})
     body = [*(f"x{slot} = v[{slot}]" for slot in slots), *change_lines(name, flips, constants, "after"), "return ch"]
-    return "\n".join([f"def {name}(v, after):", *("    " + line for line in body)]) + "\n\n"
+    _function(e, f"def {name}(v, after):", body)
 
 
 def change_lines(name: str, flips: Sequence[tuple[int, dt.timedelta]], constants: dict[str, object],
@@ -502,9 +650,10 @@ def _const(constants: _Constants, prefix: str, value: object) -> str:
     return found
 
 
-def _bounds_names(constants: _Constants, key: str, durations: list[n.Duration]) -> tuple[str, str]:
-    """The constants naming a program's bounds tuple in a moment's cache, and its layout."""
-    return _const(constants, key, key), _const(constants, key, durations)
+def _bounds_names(key: str) -> tuple[str, str]:
+    """The constants of program ``key`` naming its bounds tuple in a moment's cache, and its layout
+    (set once the program's code is generated: only then is the layout complete)."""
+    return f"{key}_B", f"{key}_D"
 
 
 def _split(cond: n.Condition) -> tuple[tuple[n.Window, ...], n.Condition | None] | None:
@@ -553,14 +702,20 @@ class Extractor:
             "_fromiso": dt.datetime.fromisoformat, "_time": parse_time, "_NAIVE": naive_zone, "_UTC": UTC,
             "_read": read_value, "_skew": _skew, "_lookup": lookup,
         }
-        lines = ["def extract(user, now, uid):", *("    " + line for line in self.statements("uid")),
-                 f"    return [{self.values[1:-1]}], w", "", "def complete(user, now, uid, w, v, need):"]
-        for i in self.lazy:
-            lines += [f"    if {i} in need:", *("        " + line for line in self.read(i, "uid")), f"        v[{i}] = x{i}"]
-        lines.append("    return w")
-        self.source = "\n".join(lines) + "\n"
+        e = Emitter()
+        with e.block("def extract(user, now, uid):"):
+            e.writelines(self.statements("uid"))
+            e.writeline(f"return [{self.values[1:-1]}], w")
+        e.writeline()
+        with e.block("def complete(user, now, uid, w, v, need):"):
+            for i in self.lazy:
+                with e.block(f"if {i} in need:"):
+                    e.writelines(self.read(i, "uid"))
+                    e.writeline(f"v[{i}] = x{i}")
+            e.writeline("return w")
+        self.source = e.getvalue()
         namespace = dict(self.namespace)
-        exec(compile(self.source, "<lapse:extract>", "exec"), namespace)
+        self.filename = exec_source(self.source, "extract", namespace, "extract")
         self.extract = namespace["extract"]
         self.complete = namespace["complete"]
 
@@ -619,4 +774,67 @@ def _skew(warnings: list[str] | None, path: str, value: dt.datetime) -> list[str
 
 
 def compile_rules(rules: Sequence[CheckedRule], extractor: Extractor) -> list[CompiledProgram]:
-    return [CompiledProgram(rule, extractor.slots) for rule in rules]
+    return [CompiledProgram(rule, extractor.slots, k) for k, rule in enumerate(rules)]
+
+
+# The listing of a rule set's code ------------------------------------------------------------
+
+
+def python_source(extractor: Extractor, programs: Sequence[Program], fused: Fused | None) -> str:
+    """The generated code of a rule set as one text to read (``lapse compile --emit python``): a
+    header, the attribute reader, each rule's functions and constants, and the fused functions
+    (``fused`` is None for a rule set too big to fuse). Each part is headed by the file name it
+    was compiled under. The code reads objects its namespace is given (``_read``, ``_S``...), so
+    the text is for reading, not for importing."""
+    e = Emitter()
+    e.writelines([
+        f"# Python generated by lapse-dsl for {counted(len(programs), 'rule')} (lapse compile --emit python).",
+        "# The same rules give this text byte for byte. Each part below was compiled on its own, under",
+        "# the file name in its heading: line N of a traceback through it is the N-th line after the heading.",
+        "#",
+        "# x<slot> holds an attribute's value (None when missing or null):",
+    ])
+    for slot, (path, kind) in extractor._kinds.items():
+        lazy = ", read only when a rule still needs it" if slot in extractor.lazy else ""
+        e.writeline(f"#   x{slot}: {_printable(path)} ({kind}{lazy})")
+    e.writelines([
+        "# A truth is True, False or None (unknown); m is the occurrence a segment is judged at (a Moment),",
+        "# b its window bounds; the constants a rule's code reads follow it.",
+    ])
+    if fused is None:
+        e.writeline("# Too many rules to fuse: evaluate and in_segment call each rule's functions.")
+    _part(e, "attribute reader", extractor.filename, extractor.source)
+    for k, program in enumerate(programs):
+        if not isinstance(program, CompiledProgram):
+            raise TypeError(f"python_source takes compiled programs, not {type(program).__name__}")
+        rule = program.rule
+        _part(e, f"rule {k} {rule.name!r} ({_printable(rule.source)}:{rule.line})", program.filename, program.source)
+        if program.constants:
+            e.writeline()
+            e.writeline(f"# {program.name}'s constants:")
+            for name, value in program.constants.items():
+                e.writeline(f"# {name} = {_shown(value)}")
+    if fused is not None:
+        _part(e, f"evaluate and in_segment of {counted(len(programs), 'rule')}, fused", fused.filename, fused.source)
+    return e.getvalue()
+
+
+def _part(e: Emitter, title: str, filename: str, source: str) -> None:
+    e.writeline()
+    e.writeline(f"# --- {title}: {filename}")
+    e.writelines(source.rstrip("\n").split("\n"))
+
+
+def _printable(text: str) -> str:
+    """``text`` as it can stand in a comment: a new line there would end the comment."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def _shown(value: object) -> str:
+    """A constant's value for the listing, on one line, the same in every process."""
+    if isinstance(value, frozenset):  # its repr's order depends on PYTHONHASHSEED
+        text = "frozenset({" + ", ".join(sorted(map(repr, value))) + "})"
+    else:
+        text = repr(value)
+    text = _printable(text)
+    return text if len(text) <= 200 else text[:200] + " ..."

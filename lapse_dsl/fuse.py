@@ -18,13 +18,13 @@ fuse) takes the general path; the test suite holds both to the reference evaluat
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
 from . import nodes as n
 from .check import CheckedRule
-from .codegen import CompiledProgram, Entry, Extractor
+from .codegen import CompiledProgram, Emitter, Entry, Extractor, exec_source, helper_names
 from .evaluate import Decision, Moment, controls, decision, decision_order, needs_moment, require_within, search_end
 from .timecalc import Tz
 from .userdata import maybe_user_id, user_id_of
@@ -75,16 +75,18 @@ class Fused:
         require_aware: Callable[[object, str], None],
         results: Results,
     ) -> None:
+        # one namespace for every rule's pasted code: their names (_seg<k>...) must differ
+        assert len({p.name for p in programs}) == len(programs), "programs of one rule set have distinct names"
         self._programs = programs
         self._active = [p for p in programs if p.rule.status == "active"]
         self._zone_of = zone_of
         self._require_aware = require_aware
         self.cache: tuple[object, list[dict[object, Entry]]] = (None, [])
         self.segment_cache: tuple[object, list[dict[object, Any]], dict[Tz, Moment]] = (None, [], {})
-        helpers: list[str] = []
+        helpers = _Helpers()
         source = _evaluate_source(self._active, extractor, helpers)
         source += _in_segment_source(programs, extractor, helpers)
-        self.source = "".join(helpers) + source
+        self.source = "".join(helpers.sources) + source
         namespace: dict[str, Any] = dict(extractor.namespace)
         for program in programs:
             namespace.update(program.constants)  # the pasted segments' constants (unique names)
@@ -96,7 +98,7 @@ class Fused:
         })
         for k, program in enumerate(self._active):
             namespace[f"_R{k}"] = program.rule
-        exec(compile(self.source, "<lapse:fused>", "exec"), namespace)
+        self.filename = exec_source(self.source, "fused", namespace, "evaluate")
         self.evaluate: Evaluate = namespace["evaluate"]
         self.in_segment: InSegment = namespace["in_segment"]
 
@@ -148,46 +150,69 @@ def _remember(cache: dict[object, Any], key: object, value: object) -> None:
         cache[key] = value
 
 
-def _prologue(head: str, cache: str, renew: str, general: str, reads: list[str], uid: bool) -> list[str]:
-    lines = [
-        head,
-        f"    c = _S.{cache}",
-        "    if c[0] is not now and c[0] != now:",
-        f"        c = _S.{renew}(now)",
-        "    if user.__class__ is not dict:",
-        f"        return {general}",
-    ]
-    if uid:
-        lines += ["    uid = user.get('user_id')",
-                  "    if uid.__class__ is not str or not uid:",
-                  "        uid = _uid(user)"]
-    return lines + ["    " + line for line in reads]
+class _Helpers:
+    """The helper functions the pasted segments call, and each rule's names for them: fresh for
+    each fused build, so the same rules give the same source however often they are fused."""
+
+    def __init__(self) -> None:
+        self.sources: list[str] = []
+        self._names: dict[str, Iterator[str]] = {}
+
+    def names(self, program: CompiledProgram) -> Iterator[str]:
+        found = self._names.get(program.name)
+        if found is None:
+            found = self._names[program.name] = helper_names(program.name + "_fused")
+        return found
 
 
-def _static_phase(programs: Sequence[CompiledProgram], extractor: Extractor, helpers: list[str],
-                  uid: str) -> list[str]:
+def _prologue(e: Emitter, cache: str, renew: str) -> None:
+    """The instant's cache ``c``, renewed when ``now`` is not the instant it holds."""
+    e.writeline(f"c = _S.{cache}")
+    with e.block("if c[0] is not now and c[0] != now:"):
+        e.writeline(f"c = _S.{renew}(now)")
+
+
+def _dict_only(e: Emitter, general: str) -> None:
+    """Any record that is not a ``dict`` takes the general path."""
+    with e.block("if user.__class__ is not dict:"):
+        e.writeline(f"return {general}")
+
+
+def _heading(program: CompiledProgram) -> str:
+    return f"# rule {program.index} {program.rule.name!r}"
+
+
+def _static_phase(e: Emitter, programs: Sequence[CompiledProgram], extractor: Extractor, helpers: _Helpers,
+                  uid: str) -> None:
     """Every rule's static test into ``s<k>``, then the lazy attributes read by a rule whose static
     test left the answer open (in slot order, as the general path reads them). An unread one stays
     None, which is what the static test assumed: the answer is the same."""
     lazy = {i: [k for k, p in enumerate(programs) if i in _lazy_slots(p, extractor)] for i in extractor.lazy}
     lazy = {i: users for i, users in lazy.items() if users}
-    flagged = {i for i, users in lazy.items() if len(users) > 3}  # else test the answers directly
-    lines = [f"    n{i} = False" for i in flagged]
+    flagged = sorted(i for i, users in lazy.items() if len(users) > 3)  # else test the answers directly
+    for i in flagged:
+        e.writeline(f"n{i} = False")
     for k, program in enumerate(programs):
+        e.writeline(_heading(program))
         if program.split is None:
-            lines += [f"    # {program.rule.name!r}", *_block(program, helpers, static=True), f"    s{k} = s"]
+            _block(e, program, helpers, static=True)
+            e.writeline(f"s{k} = s")
         else:  # a{k}: the static part's truth; the windows are unknown until an occurrence
             static_part = program.split[1]
-            block = (["    s = True"] if static_part is None
-                     else _block(program, helpers, static=True, cond=static_part))
-            lines += [f"    # {program.rule.name!r}", *block, f"    a{k} = s", f"    s{k} = s if s is False else None"]
+            if static_part is None:
+                e.writeline("s = True")
+            else:
+                _block(e, program, helpers, static=True, cond=static_part)
+            e.writeline(f"a{k} = s")
+            e.writeline(f"s{k} = s if s is False else None")
         needs = [i for i in _lazy_slots(program, extractor) if i in flagged]
         if needs:  # true or false whatever the windows say: they need not be read
-            lines += [f"    if s{k} is None:", *(f"        n{i} = True" for i in needs)]
+            with e.block(f"if s{k} is None:"):
+                e.writelines(f"n{i} = True" for i in needs)
     for i, users in lazy.items():
         test = f"n{i}" if i in flagged else " or ".join(f"s{k} is None" for k in users)
-        lines += [f"    if {test}:", *("        " + line for line in extractor.read(i, uid))]
-    return lines
+        with e.block(f"if {test}:"):
+            e.writelines(extractor.read(i, uid))
 
 
 def _lazy_slots(program: CompiledProgram, extractor: Extractor) -> list[int]:
@@ -204,102 +229,112 @@ def _key(program: CompiledProgram) -> tuple[list[str], str]:
             "    key = _NO_KEY"], "key"
 
 
-def _block(program: CompiledProgram, helpers: list[str], *, static: bool, acquire: Sequence[str] = (),
-           indent: str = "    ", cond: n.Condition | None = None) -> list[str]:
+def _block(e: Emitter, program: CompiledProgram, helpers: _Helpers, *, static: bool, acquire: Sequence[str] = (),
+           cond: n.Condition | None = None) -> None:
     """The rule's segment (or static test, or ``cond``, a part of it) as statements setting ``s``."""
     if static and cond is None and all(needs_moment(p) for p in program.leaves):
-        return [indent + "s = None"]  # nothing static to test
-    functions, lines = program.inline(static=static, acquire=acquire, cond=cond)
-    helpers.append(functions)
-    return [indent + "while True:", *(indent + "    " + line for line in lines)]
+        e.writeline("s = None")  # nothing static to test
+        return
+    functions, lines = program.inline(static=static, names=helpers.names(program), acquire=acquire, cond=cond)
+    helpers.sources.append(functions)
+    with e.block("while True:"):
+        e.writelines(lines)
 
 
-def _segment(program: CompiledProgram, helpers: list[str], k: int, indent: str) -> list[str]:
+def _segment(e: Emitter, program: CompiledProgram, helpers: _Helpers, k: int) -> None:
     """The segment at the moment ``m`` as statements setting ``s``: for a split rule only its
     windows, and'ed onto the static part's truth ``a<k>``."""
     if program.split is None:
-        return _block(program, helpers, static=False, indent=indent)
-    return [indent + "while True:", *(indent + "    " + line for line in program.inline_windows(f"a{k}"))]
+        _block(e, program, helpers, static=False)
+        return
+    with e.block("while True:"):
+        e.writelines(program.inline_windows(f"a{k}"))
 
 
-def _evaluate_source(programs: Sequence[CompiledProgram], extractor: Extractor, helpers: list[str]) -> str:
+def _evaluate_source(programs: Sequence[CompiledProgram], extractor: Extractor, helpers: _Helpers) -> str:
     """:func:`lapse_dsl.evaluate.search` without ``since`` or history, pasted once per rule: walk
     the shared occurrence table from the zone's entry, test the segment inline, and on a miss
     skip to where its truth can next change."""
     general = "_general(user, now, since=since, history=history, within=within)"
-    lines = _prologue("def evaluate(user, now, *, since=None, history=(), within=None):", "cache", "renew",
-                      general, extractor.statements("uid"), uid=True)
-    lines[1:1] = ["    if since is not None or history:",
-                  f"        return {general}"]
-    lines[6:6] = ["    if within is None:",  # after `now` is checked
-                  "        end = None",
-                  "    else:",  # the search stops before `end`: e[5], the horizon, is lowered to it
-                  "        _within(within)",
-                  "        end = _end(now, within)"]
-    lines += _static_phase(programs, extractor, helpers, "uid")
-    lines += ["    E = c[1]", "    out = None"]
-    for k, program in enumerate(programs):
-        rule = program.rule
-        key_lines, key = _key(program)
-        lines += [
-            f"    # {rule.name!r}",
-            f"    if s{k} is not False:",
-            *("        " + line for line in key_lines),
-            f"        e = E[{k}].get({key})",
-            "        if e is None:",
-            f"            e = _S.entry({k}, E[{k}], user, now, {key})",
-            "        table = e[3]",
-            "        moments = table.moments",
-            "        i = e[4]",
-            "        last = e[5] if end is None or end > e[5] else end - _TICK",
-            "        while True:",
-            "            m = moments[i] if i < len(moments) else table.get(i)",
-            "            if m is None or m.at > last:",
-            "                break",
-            "            i += 1",
-        ]
-        if rule.until_date is not None:
-            lines += [f"            if m.wall.date() > _R{k}.until_date:", "                break"]
-        lines += [
-            *_segment(program, helpers, k, "            "),
-            "            if s is not True:",
-            *("                " + line for line in program.change_lines("m.at")),
-            "                if ch is None:",
-            "                    break",
-            "                if ch > m.at:",
-            "                    i = table.index(ch, i)",
-            "                continue",
-        ]
-        if rule.controlled:
-            lines += [
-                f"            send_at, blocked, ch = _controls(_R{k}, m, [], ())",
-                "            if send_at < now:",
-                "                continue",
-                "            if blocked:",
-                "                if ch is not None and ch > m.at:",
-                "                    i = table.index(ch, i)",
-                "                continue",
-                "            if end is not None and send_at >= end:",  # deferred past the end
-                "                break",
-            ]
-        else:
-            lines.append("            send_at = m.at")
-        lines += [
-            f"            d = _decide(_R{k}, user, uid, e, m, send_at, now, w)",
-            "            if out is None:",
-            "                out = [d]",
-            "            else:",
-            "                out.append(d)",
-            "            break",
-        ]
-    lines += [
-        "    if out is None:",
-        "        return ()",
-        "    if len(out) > 1:",
-        "        out.sort(key=_order)",
-        "    return tuple(out)",
-    ]
-    return "\n".join(lines) + "\n\n"
+    e = Emitter()
+    with e.block("def evaluate(user, now, *, since=None, history=(), within=None):"):
+        with e.block("if since is not None or history:"):
+            e.writeline(f"return {general}")
+        _prologue(e, "cache", "renew")
+        with e.block("if within is None:"):  # after `now` is checked
+            e.writeline("end = None")
+        with e.block("else:"):  # the search stops before `end`: e[5], the horizon, is lowered to it
+            e.writelines(["_within(within)", "end = _end(now, within)"])
+        _dict_only(e, general)
+        e.writeline("uid = user.get('user_id')")
+        with e.block("if uid.__class__ is not str or not uid:"):
+            e.writeline("uid = _uid(user)")
+        e.writelines(extractor.statements("uid"))
+        _static_phase(e, programs, extractor, helpers, "uid")
+        e.writelines(["E = c[1]", "out = None"])
+        for k, program in enumerate(programs):
+            _search(e, program, helpers, k)
+        with e.block("if out is None:"):
+            e.writeline("return ()")
+        with e.block("if len(out) > 1:"):
+            e.writeline("out.sort(key=_order)")
+        e.writeline("return tuple(out)")
+    e.writeline()
+    return e.getvalue()
+
+
+def _search(e: Emitter, program: CompiledProgram, helpers: _Helpers, k: int) -> None:
+    """One rule's part of ``evaluate``: its decision, if any, appended to ``out``."""
+    rule = program.rule
+    key_lines, key = _key(program)
+    e.writeline(_heading(program))
+    with e.block(f"if s{k} is not False:"):
+        e.writelines([
+            *key_lines,
+            f"e = E[{k}].get({key})",
+            "if e is None:",
+            f"    e = _S.entry({k}, E[{k}], user, now, {key})",
+            "table = e[3]",
+            "moments = table.moments",
+            "i = e[4]",
+            "last = e[5] if end is None or end > e[5] else end - _TICK",
+        ])
+        with e.block("while True:"):
+            e.writelines([
+                "m = moments[i] if i < len(moments) else table.get(i)",
+                "if m is None or m.at > last:",
+                "    break",
+                "i += 1",
+            ])
+            if rule.until_date is not None:
+                with e.block(f"if m.wall.date() > _R{k}.until_date:"):
+                    e.writeline("break")
+            _segment(e, program, helpers, k)
+            with e.block("if s is not True:"):  # on a miss, on to where the truth can next change
+                e.writelines(program.change_lines("m.at"))
+                e.writelines(["if ch is None:", "    break", "if ch > m.at:", "    i = table.index(ch, i)", "continue"])
+            if rule.controlled:
+                e.writelines([
+                    f"send_at, blocked, ch = _controls(_R{k}, m, [], ())",
+                    "if send_at < now:",
+                    "    continue",
+                    "if blocked:",
+                    "    if ch is not None and ch > m.at:",
+                    "        i = table.index(ch, i)",
+                    "    continue",
+                    "if end is not None and send_at >= end:",  # deferred past the end
+                    "    break",
+                ])
+            else:
+                e.writeline("send_at = m.at")
+            e.writelines([
+                f"d = _decide(_R{k}, user, uid, e, m, send_at, now, w)",
+                "if out is None:",
+                "    out = [d]",
+                "else:",
+                "    out.append(d)",
+                "break",
+            ])
 
 
 def _decide(rule: CheckedRule, user: Mapping[str, Any], uid: str, entry: Entry, moment: Moment,
@@ -311,33 +346,40 @@ def _decide(rule: CheckedRule, user: Mapping[str, Any], uid: str, entry: Entry, 
     return decision(rule, user, uid, zone, zone_name, moment, send_at, now, warnings)
 
 
-def _in_segment_source(programs: Sequence[CompiledProgram], extractor: Extractor, helpers: list[str]) -> str:
-    # in_segment does not need the user_id: it is looked up only to name the user in an error
-    lines = _prologue("def in_segment(user, at):", "segment_cache", "renew_segment", "_general_in(user, at)",
-                      extractor.statements("_idof(user)"), uid=False)
-    lines[1:1] = ["    now = at"]  # clock skew is judged against `at`
-    lines += _static_phase(programs, extractor, helpers, "_idof(user)")
-    lines += ["    M = c[1]"]
-    for k, program in enumerate(programs):
-        if not program.timed:
-            continue  # the static test is the whole answer: no zone, no window
-        key_lines, key = _key(program)
-        if program.split is not None:  # only the windows, from the bounds cached per zone key
-            bkey, durations = program.bounds_names
-            fetch = [*key_lines, f"b = M[{k}].get({key})", "if b is None:",
-                     f"    b = _S.bounds({k}, M[{k}], c[2], user, now, {key}, {bkey}, {durations})"]
-            body = ["        while True:", *("            " + line for line in program.inline_windows(f"a{k}", fetch))]
-        else:  # the whole segment; the moment is looked up just before it is first needed
-            acquire = [*key_lines, f"m = M[{k}].get({key})", "if m is None:",
-                       f"    m = _S.moment({k}, M[{k}], c[2], user, now, {key})"]
-            body = _block(program, helpers, static=False, acquire=acquire, indent="        ")
-        lines += [f"    # {program.rule.name!r}", f"    if s{k} is not False:", *body, f"        s{k} = s"]
-    if not programs:  # a file with no rules: a valid, empty rule set
-        lines.append("    return _RESULTS.of(())")
-    elif len(programs) == 1:
-        lines.append("    return _ONE[s0]")
-    else:
-        answers = ", ".join(f"s{k}" for k in range(len(programs)))
-        lines += [f"    r = _RESULTS.cache.get(({answers},))",
-                  f"    return _RESULTS.of(({answers},)) if r is None else r"]
-    return "\n".join(lines) + "\n\n"
+def _in_segment_source(programs: Sequence[CompiledProgram], extractor: Extractor, helpers: _Helpers) -> str:
+    e = Emitter()
+    with e.block("def in_segment(user, at):"):
+        e.writeline("now = at")  # clock skew is judged against `at`
+        _prologue(e, "segment_cache", "renew_segment")
+        _dict_only(e, "_general_in(user, at)")
+        # in_segment does not need the user_id: it is looked up only to name the user in an error
+        e.writelines(extractor.statements("_idof(user)"))
+        _static_phase(e, programs, extractor, helpers, "_idof(user)")
+        e.writeline("M = c[1]")
+        for k, program in enumerate(programs):
+            if not program.timed:
+                continue  # the static test is the whole answer: no zone, no window
+            key_lines, key = _key(program)
+            e.writeline(_heading(program))
+            with e.block(f"if s{k} is not False:"):
+                if program.split is not None:  # only the windows, from the bounds cached per zone key
+                    bkey, durations = program.bounds_names
+                    fetch = [*key_lines, f"b = M[{k}].get({key})", "if b is None:",
+                             f"    b = _S.bounds({k}, M[{k}], c[2], user, now, {key}, {bkey}, {durations})"]
+                    with e.block("while True:"):
+                        e.writelines(program.inline_windows(f"a{k}", fetch))
+                else:  # the whole segment; the moment is looked up just before it is first needed
+                    acquire = [*key_lines, f"m = M[{k}].get({key})", "if m is None:",
+                               f"    m = _S.moment({k}, M[{k}], c[2], user, now, {key})"]
+                    _block(e, program, helpers, static=False, acquire=acquire)
+                e.writeline(f"s{k} = s")
+        if not programs:  # a file with no rules: a valid, empty rule set
+            e.writeline("return _RESULTS.of(())")
+        elif len(programs) == 1:
+            e.writeline("return _ONE[s0]")
+        else:
+            answers = ", ".join(f"s{k}" for k in range(len(programs)))
+            e.writeline(f"r = _RESULTS.cache.get(({answers},))")
+            e.writeline(f"return _RESULTS.of(({answers},)) if r is None else r")
+    e.writeline()
+    return e.getvalue()
