@@ -53,9 +53,13 @@ from .timecalc import Tz
 from .userdata import Reader, maybe_user_id, skew_warning, user_id_of
 from .zones import get_zone
 
-__all__ = ["CompiledEvaluator", "Engine", "ReferenceEvaluator", "as_active"]
+__all__ = ["INDEXED_FROM", "CompiledEvaluator", "Engine", "ReferenceEvaluator", "as_active"]
 
 Zoned = tuple[Tz, str, "str | None"]  # a delivery zone, its name, the fallback warning
+# From this many campaigns on, the portfolio path answers in_segment and evaluate(within=) faster
+# than the fused functions' scan of every rule (measured with bench/portfolio.py: at 40 campaigns
+# the two are even, at 64 the index is ahead). A search without `within` stays fused up to FUSE_MAX.
+INDEXED_FROM = 48
 
 
 class Engine:
@@ -263,9 +267,12 @@ class CompiledEvaluator(_Checked):
         self.in_segment: Callable[..., Mapping[str, bool | None]] = self.general_in_segment
         self.fused: Fused | None = None
         if fuse and len(rules) <= FUSE_MAX:
+            indexed = len(rules) >= INDEXED_FROM
             self.fused = Fused(engine.compiled, engine.extractor, engine.zone, self.general_evaluate,
-                               self.general_in_segment, require_instant, engine.results)
-            self.evaluate, self.in_segment = self.fused.evaluate, self.fused.in_segment
+                               self.general_in_segment, require_instant, engine.results, within_general=indexed)
+            self.evaluate = self.fused.evaluate
+            if not indexed:
+                self.in_segment = self.fused.in_segment
 
     def general_evaluate(
         self, user: Mapping[str, Any], now: dt.datetime, *, since: dt.datetime | None = None,

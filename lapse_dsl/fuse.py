@@ -25,7 +25,17 @@ from typing import Any
 from . import nodes as n
 from .check import CheckedRule
 from .codegen import CompiledProgram, Emitter, Entry, Extractor, exec_source, helper_names
-from .evaluate import Decision, Moment, controls, decision, decision_order, needs_moment, require_within, search_end
+from .evaluate import (
+    HORIZON,
+    Decision,
+    Moment,
+    controls,
+    decision,
+    decision_order,
+    require_within,
+    search_end,
+)
+from .plan import needs_moment
 from .timecalc import Tz
 from .userdata import maybe_user_id, user_id_of
 
@@ -74,17 +84,21 @@ class Fused:
         general_in_segment: InSegment,
         require_aware: Callable[[object, str], None],
         results: Results,
+        *,
+        within_general: bool = False,
     ) -> None:
+        """``within_general``: calls with ``within`` take the general path (for a catalog whose
+        index beats the scan of every rule, see engine.INDEXED_FROM)."""
         # one namespace for every rule's pasted code: their names (_seg<k>...) must differ
         assert len({p.name for p in programs}) == len(programs), "programs of one rule set have distinct names"
         self._programs = programs
         self._active = [p for p in programs if p.rule.status == "active"]
         self._zone_of = zone_of
         self._require_aware = require_aware
-        self.cache: tuple[object, list[dict[object, Entry]]] = (None, [])
+        self.cache: tuple[object, list[dict[object, Entry]], object] = (None, [], None)
         self.segment_cache: tuple[object, list[dict[object, Any]], dict[Tz, Moment]] = (None, [], {})
         helpers = _Helpers()
-        source = _evaluate_source(self._active, extractor, helpers)
+        source = _evaluate_source(self._active, extractor, helpers, within_general)
         source += _in_segment_source(programs, extractor, helpers)
         self.source = "".join(helpers.sources) + source
         namespace: dict[str, Any] = dict(extractor.namespace)
@@ -104,9 +118,9 @@ class Fused:
 
     # called by the generated code when the instant changes or a zone is new ------------------
 
-    def renew(self, now: dt.datetime) -> tuple[object, list[dict[object, Entry]]]:
+    def renew(self, now: dt.datetime) -> tuple[object, list[dict[object, Entry]], dt.datetime]:
         self._require_aware(now, "now")
-        cache = self.cache = (now, [{} for _ in self._active])
+        cache = self.cache = (now, [{} for _ in self._active], now + HORIZON)  # the search's last instant
         return cache
 
     def renew_segment(self, at: dt.datetime) -> tuple[object, list[dict[object, Any]], dict[Tz, Moment]]:
@@ -251,20 +265,22 @@ def _segment(e: Emitter, program: CompiledProgram, helpers: _Helpers, k: int) ->
         e.writelines(program.inline_windows(f"a{k}"))
 
 
-def _evaluate_source(programs: Sequence[CompiledProgram], extractor: Extractor, helpers: _Helpers) -> str:
+def _evaluate_source(programs: Sequence[CompiledProgram], extractor: Extractor, helpers: _Helpers,
+                     within_general: bool = False) -> str:
     """:func:`lapse_dsl.evaluate.search` without ``since`` or history, pasted once per rule: walk
     the shared occurrence table from the zone's entry, test the segment inline, and on a miss
     skip to where its truth can next change."""
     general = "_general(user, now, since=since, history=history, within=within)"
     e = Emitter()
     with e.block("def evaluate(user, now, *, since=None, history=(), within=None):"):
-        with e.block("if since is not None or history:"):
+        with e.block("if since is not None or history" + (" or within is not None:" if within_general else ":")):
             e.writeline(f"return {general}")
         _prologue(e, "cache", "renew")
-        with e.block("if within is None:"):  # after `now` is checked
-            e.writeline("end = None")
-        with e.block("else:"):  # the search stops before `end`: e[5], the horizon, is lowered to it
-            e.writelines(["_within(within)", "end = _end(now, within)"])
+        # after `now` is checked: the last instant an occurrence may have, the horizon or before `end`
+        with e.block("if within is None:"):
+            e.writelines(["end = None", "last = c[2]"])
+        with e.block("else:"):
+            e.writelines(["_within(within)", "end = _end(now, within)", "last = c[2] if end is None else end - _TICK"])
         _dict_only(e, general)
         e.writeline("uid = user.get('user_id')")
         with e.block("if uid.__class__ is not str or not uid:"):
@@ -272,6 +288,8 @@ def _evaluate_source(programs: Sequence[CompiledProgram], extractor: Extractor, 
         e.writelines(extractor.statements("uid"))
         _static_phase(e, programs, extractor, helpers, "uid")
         e.writelines(["E = c[1]", "out = None"])
+        if any(_key(program)[0] for program in programs):  # one zone key for every `local` rule
+            e.writelines(_key(next(p for p in programs if _key(p)[0]))[0])
         for k, program in enumerate(programs):
             _search(e, program, helpers, k)
         with e.block("if out is None:"):
@@ -286,18 +304,16 @@ def _evaluate_source(programs: Sequence[CompiledProgram], extractor: Extractor, 
 def _search(e: Emitter, program: CompiledProgram, helpers: _Helpers, k: int) -> None:
     """One rule's part of ``evaluate``: its decision, if any, appended to ``out``."""
     rule = program.rule
-    key_lines, key = _key(program)
+    key = _key(program)[1]  # (set once before the rules)
     e.writeline(_heading(program))
     with e.block(f"if s{k} is not False:"):
         e.writelines([
-            *key_lines,
             f"e = E[{k}].get({key})",
             "if e is None:",
             f"    e = _S.entry({k}, E[{k}], user, now, {key})",
             "table = e[3]",
             "moments = table.moments",
             "i = e[4]",
-            "last = e[5] if end is None or end > e[5] else end - _TICK",
         ])
         with e.block("while True:"):
             e.writelines([
@@ -312,7 +328,9 @@ def _search(e: Emitter, program: CompiledProgram, helpers: _Helpers, k: int) -> 
             _segment(e, program, helpers, k)
             with e.block("if s is not True:"):  # on a miss, on to where the truth can next change
                 e.writelines(program.change_lines("m.at"))
-                e.writelines(["if ch is None:", "    break", "if ch > m.at:", "    i = table.index(ch, i)", "continue"])
+                # no change before the last instant: no later occurrence qualifies either
+                e.writelines(["if ch is None or ch > last:", "    break", "if ch > m.at:", "    i = table.index(ch, i)",
+                              "continue"])
             if rule.controlled:
                 e.writelines([
                     f"send_at, blocked, ch = _controls(_R{k}, m, [], ())",

@@ -96,7 +96,7 @@ def _seg0_change(v, after):
 # _seg0_D = [Duration(amount=37, unit='d'), Duration(amount=30, unit='d')]
 # _seg0_B = 'bounds 37d 30d'
 
-# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:0084715b2458:fused>
+# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:63cdff61ca7d:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -105,9 +105,11 @@ def evaluate(user, now, *, since=None, history=(), within=None):
         c = _S.renew(now)
     if within is None:
         end = None
+        last = c[2]
     else:
         _within(within)
         end = _end(now, within)
+        last = c[2] if end is None else end - _TICK
     if user.__class__ is not dict:
         return _general(user, now, since=since, history=history, within=within)
     uid = user.get('user_id')
@@ -154,18 +156,17 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                 x2 = now
     E = c[1]
     out = None
+    key = user.get('timezone')
+    if key.__class__ is not str and key is not None:
+        key = _NO_KEY
     # rule 0 'Email win-back - 30 days'
     if s0 is not False:
-        key = user.get('timezone')
-        if key.__class__ is not str and key is not None:
-            key = _NO_KEY
         e = E[0].get(key)
         if e is None:
             e = _S.entry(0, E[0], user, now, key)
         table = e[3]
         moments = table.moments
         i = e[4]
-        last = e[5] if end is None or end > e[5] else end - _TICK
         while True:
             m = moments[i] if i < len(moments) else table.get(i)
             if m is None or m.at > last:
@@ -194,7 +195,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                         ch = f
                 if ch is not None:
                     ch -= _seg0_change_M
-                if ch is None:
+                if ch is None or ch > last:
                     break
                 if ch > m.at:
                     i = table.index(ch, i)

@@ -591,7 +591,7 @@ def _seg7_change(v, after):
 # _seg7_D = [Duration(amount=13, unit='w'), Duration(amount=8, unit='w'), Duration(amount=26, unit='w')]
 # _seg7_B = 'bounds 13w 8w 26w'
 
-# --- evaluate and in_segment of 8 rules, fused: <lapse-generated:1dd8d984afba:fused>
+# --- evaluate and in_segment of 8 rules, fused: <lapse-generated:643de5f10226:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -600,9 +600,11 @@ def evaluate(user, now, *, since=None, history=(), within=None):
         c = _S.renew(now)
     if within is None:
         end = None
+        last = c[2]
     else:
         _within(within)
         end = _end(now, within)
+        last = c[2] if end is None else end - _TICK
     if user.__class__ is not dict:
         return _general(user, now, since=since, history=history, within=within)
     uid = user.get('user_id')
@@ -819,18 +821,17 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                 x7 = now
     E = c[1]
     out = None
+    key = user.get('timezone')
+    if key.__class__ is not str and key is not None:
+        key = _NO_KEY
     # rule 0 'Lapsed users - 2 weeks'
     if s0 is not False:
-        key = user.get('timezone')
-        if key.__class__ is not str and key is not None:
-            key = _NO_KEY
         e = E[0].get(key)
         if e is None:
             e = _S.entry(0, E[0], user, now, key)
         table = e[3]
         moments = table.moments
         i = e[4]
-        last = e[5] if end is None or end > e[5] else end - _TICK
         while True:
             m = moments[i] if i < len(moments) else table.get(i)
             if m is None or m.at > last:
@@ -859,7 +860,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                         ch = f
                 if ch is not None:
                     ch -= _seg0_change_M
-                if ch is None:
+                if ch is None or ch > last:
                     break
                 if ch > m.at:
                     i = table.index(ch, i)
@@ -873,16 +874,12 @@ def evaluate(user, now, *, since=None, history=(), within=None):
             break
     # rule 1 'Midweek SMS nudge - lapsed 1 week'
     if s1 is not False:
-        key = user.get('timezone')
-        if key.__class__ is not str and key is not None:
-            key = _NO_KEY
         e = E[1].get(key)
         if e is None:
             e = _S.entry(1, E[1], user, now, key)
         table = e[3]
         moments = table.moments
         i = e[4]
-        last = e[5] if end is None or end > e[5] else end - _TICK
         while True:
             m = moments[i] if i < len(moments) else table.get(i)
             if m is None or m.at > last:
@@ -911,7 +908,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                         ch = f
                 if ch is not None:
                     ch -= _seg1_change_M
-                if ch is None:
+                if ch is None or ch > last:
                     break
                 if ch > m.at:
                     i = table.index(ch, i)
@@ -925,16 +922,12 @@ def evaluate(user, now, *, since=None, history=(), within=None):
             break
     # rule 2 'Email win-back - 30 days'
     if s2 is not False:
-        key = user.get('timezone')
-        if key.__class__ is not str and key is not None:
-            key = _NO_KEY
         e = E[2].get(key)
         if e is None:
             e = _S.entry(2, E[2], user, now, key)
         table = e[3]
         moments = table.moments
         i = e[4]
-        last = e[5] if end is None or end > e[5] else end - _TICK
         while True:
             m = moments[i] if i < len(moments) else table.get(i)
             if m is None or m.at > last:
@@ -963,7 +956,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                         ch = f
                 if ch is not None:
                     ch -= _seg2_change_M
-                if ch is None:
+                if ch is None or ch > last:
                     break
                 if ch > m.at:
                     i = table.index(ch, i)
@@ -985,16 +978,12 @@ def evaluate(user, now, *, since=None, history=(), within=None):
             break
     # rule 3 'iOS lapsed - update available'
     if s3 is not False:
-        key = user.get('timezone')
-        if key.__class__ is not str and key is not None:
-            key = _NO_KEY
         e = E[3].get(key)
         if e is None:
             e = _S.entry(3, E[3], user, now, key)
         table = e[3]
         moments = table.moments
         i = e[4]
-        last = e[5] if end is None or end > e[5] else end - _TICK
         while True:
             m = moments[i] if i < len(moments) else table.get(i)
             if m is None or m.at > last:
@@ -1023,7 +1012,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                         ch = f
                 if ch is not None:
                     ch -= _seg3_change_M
-                if ch is None:
+                if ch is None or ch > last:
                     break
                 if ch > m.at:
                     i = table.index(ch, i)
@@ -1037,16 +1026,12 @@ def evaluate(user, now, *, since=None, history=(), within=None):
             break
     # rule 4 'VIP win-back - lapsed 3 weeks'
     if s4 is not False:
-        key = user.get('timezone')
-        if key.__class__ is not str and key is not None:
-            key = _NO_KEY
         e = E[4].get(key)
         if e is None:
             e = _S.entry(4, E[4], user, now, key)
         table = e[3]
         moments = table.moments
         i = e[4]
-        last = e[5] if end is None or end > e[5] else end - _TICK
         while True:
             m = moments[i] if i < len(moments) else table.get(i)
             if m is None or m.at > last:
@@ -1077,7 +1062,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                         ch = f
                 if ch is not None:
                     ch -= _seg4_change_M
-                if ch is None:
+                if ch is None or ch > last:
                     break
                 if ch > m.at:
                     i = table.index(ch, i)
@@ -1099,16 +1084,12 @@ def evaluate(user, now, *, since=None, history=(), within=None):
             break
     # rule 5 'Win-back tier 1 - lapsed 2 weeks'
     if s5 is not False:
-        key = user.get('timezone')
-        if key.__class__ is not str and key is not None:
-            key = _NO_KEY
         e = E[5].get(key)
         if e is None:
             e = _S.entry(5, E[5], user, now, key)
         table = e[3]
         moments = table.moments
         i = e[4]
-        last = e[5] if end is None or end > e[5] else end - _TICK
         while True:
             m = moments[i] if i < len(moments) else table.get(i)
             if m is None or m.at > last:
@@ -1137,7 +1118,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                         ch = f
                 if ch is not None:
                     ch -= _seg5_change_M
-                if ch is None:
+                if ch is None or ch > last:
                     break
                 if ch > m.at:
                     i = table.index(ch, i)
@@ -1159,16 +1140,12 @@ def evaluate(user, now, *, since=None, history=(), within=None):
             break
     # rule 6 'Win-back tier 2 - lapsed 4 weeks'
     if s6 is not False:
-        key = user.get('timezone')
-        if key.__class__ is not str and key is not None:
-            key = _NO_KEY
         e = E[6].get(key)
         if e is None:
             e = _S.entry(6, E[6], user, now, key)
         table = e[3]
         moments = table.moments
         i = e[4]
-        last = e[5] if end is None or end > e[5] else end - _TICK
         while True:
             m = moments[i] if i < len(moments) else table.get(i)
             if m is None or m.at > last:
@@ -1197,7 +1174,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                         ch = f
                 if ch is not None:
                     ch -= _seg6_change_M
-                if ch is None:
+                if ch is None or ch > last:
                     break
                 if ch > m.at:
                     i = table.index(ch, i)
@@ -1219,16 +1196,12 @@ def evaluate(user, now, *, since=None, history=(), within=None):
             break
     # rule 7 'Win-back tier 3 - lapsed 8 weeks'
     if s7 is not False:
-        key = user.get('timezone')
-        if key.__class__ is not str and key is not None:
-            key = _NO_KEY
         e = E[7].get(key)
         if e is None:
             e = _S.entry(7, E[7], user, now, key)
         table = e[3]
         moments = table.moments
         i = e[4]
-        last = e[5] if end is None or end > e[5] else end - _TICK
         while True:
             m = moments[i] if i < len(moments) else table.get(i)
             if m is None or m.at > last:
@@ -1266,7 +1239,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                         ch = f
                 if ch is not None:
                     ch -= _seg7_change_M
-                if ch is None:
+                if ch is None or ch > last:
                     break
                 if ch > m.at:
                     i = table.index(ch, i)
