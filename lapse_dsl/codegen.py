@@ -24,7 +24,6 @@ The generated source is meant to be read (``lapse compile --emit python``, :func
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import datetime as dt
 import hashlib
@@ -32,14 +31,16 @@ import itertools
 import linecache
 import threading
 import weakref
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import nodes as n
 from .check import CheckedRule
-from .evaluate import FLIP_MARGIN, HORIZON, Moment, flip_lengths, needs_moment, search_start
+from .evaluate import FLIP_MARGIN, HORIZON, Moment, flip_lengths, search_start
+from .plan import depends_on_time, needs_moment, split
 from .schedule import occurrences
 from .sources import counted
+from .tables import Table, TableCursor
 from .timecalc import UTC, Tz
 from .userdata import CLOCK_SKEW_ATTRIBUTES, lookup, parse_time, read_value, skew_warning
 
@@ -51,132 +52,9 @@ __all__ = [
     "CompiledProgram", "Emitter", "Entry", "Extractor", "compile_rules", "exec_source", "helper_names", "python_source",
 ]
 
-_TABLES_MAX = 4096  # cached occurrence tables; cleared wholesale when full (batches reuse a handful)
-_CHUNK = 16
-_WALK = 32 * _CHUNK  # occurrences a seek makes before it jumps (a daily schedule never jumps within the horizon)
-_SPAN = HORIZON + dt.timedelta(days=3)  # a table's reach: past the horizon of every search starting in its day
-_RUN = 32  # an index's bits for the position in its run; the higher bits number the run
-_PAST = 1 << 62  # the index of "after the table's end": never an occurrence
-_TICK = dt.timedelta(microseconds=1)
+_TABLES_MAX = 4096  # cached occurrence tables per rule; cleared wholesale when full (batches reuse a handful)
 # (zone, zone name, fallback warning, occurrence table, index of the first occurrence, horizon)
-Entry = tuple[Tz, str, "str | None", "_Table", int, dt.datetime]
-
-
-class _Run:
-    """Consecutive occurrences from one instant, made lazily up to the table's end."""
-
-    __slots__ = ("ats", "cut", "done", "moments", "source")
-
-    def __init__(self, source: Iterator[Moment]) -> None:
-        self.ats: list[dt.datetime] = []
-        self.moments: list[Moment] = []
-        self.source = source
-        self.done = False  # no more occurrences: the schedule ended, or the next is past the end
-        self.cut = False  # ... the latter
-
-
-class _Table:
-    """A rule's occurrences in one zone from one start up to an end past every horizon that needs
-    them, computed lazily and shared by all users (and threads): each is a :class:`Moment`, whose
-    window bounds are cached on first use.
-
-    A seek far beyond the occurrences made so far does not make the ones in between: it starts a
-    new *run* at the hour of its target (shared by later seeks into that hour). An index is the
-    run's number shifted by :data:`_RUN` bits plus the position in it, so the first run's indices
-    are plain list indices into :attr:`moments` (the fused code reads those directly), and ``i + 1``
-    is always the next occurrence."""
-
-    __slots__ = ("_lock", "_runs", "_starts", "ats", "end", "moments", "restart", "source")
-
-    def __init__(self, source: Callable[[dt.datetime], Iterator[Moment]], start: dt.datetime,
-                 restart: Callable[[dt.datetime], _TableCursor]) -> None:
-        self.source = source  # occurrences from an instant on
-        self.end = start + _SPAN
-        self.restart = restart  # a cursor at an instant past the end, in another table
-        first = _Run(source(start))
-        self._runs = [first]
-        self._starts: dict[dt.datetime, int] = {}  # run number by the hour it starts at
-        self.ats = first.ats
-        self.moments = first.moments
-        self._lock = threading.Lock()
-
-    def _extend(self, run: _Run, upto: int) -> bool:
-        with self._lock:
-            while len(run.moments) <= upto and not run.done:
-                for _ in range(_CHUNK):
-                    moment = next(run.source, None)
-                    if moment is None or moment.at > self.end:
-                        run.done, run.cut = True, moment is not None
-                        break
-                    run.moments.append(moment)
-                    run.ats.append(moment.at)
-        return len(run.moments) > upto
-
-    def get(self, i: int) -> Moment | None:
-        if i >= _PAST:
-            return None
-        run, at = self._runs[i >> _RUN], i & ((1 << _RUN) - 1)
-        if at < len(run.moments) or self._extend(run, at):
-            return run.moments[at]
-        return None
-
-    def cut(self, i: int) -> bool:
-        """Whether there is no occurrence at ``i`` only because the table ends (the schedule goes on)."""
-        return i >= _PAST or self._runs[i >> _RUN].cut
-
-    def index(self, start: dt.datetime, lo: int = 0, *, jump: bool = True) -> int:
-        """The index of the first occurrence at or after ``start``, not before ``lo``: found among
-        those made, or after making a few more, or in a run that starts near ``start`` (``jump``)."""
-        if start > self.end:
-            return _PAST
-        number, at = lo >> _RUN, lo & ((1 << _RUN) - 1)
-        run = self._runs[number]
-        budget = _WALK if jump else None
-        while (not run.ats or run.ats[-1] < start) and not run.done:
-            if budget is not None:
-                if budget <= 0:
-                    return self._jump(start)
-                budget -= _CHUNK
-            self._extend(run, len(run.moments) + _CHUNK - 1)
-        return (number << _RUN) + bisect.bisect_left(run.ats, start, at)
-
-    def _jump(self, start: dt.datetime) -> int:
-        hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        with self._lock:
-            number = self._starts.get(hour)
-            if number is None:
-                number = self._starts[hour] = len(self._runs)
-                self._runs.append(_Run(self.source(hour)))
-        return self.index(start, number << _RUN, jump=False)  # at most an hour of occurrences
-
-
-class _TableCursor:
-    __slots__ = ("i", "table")
-
-    def __init__(self, table: _Table, i: int) -> None:
-        self.table = table
-        self.i = i
-
-    def next(self) -> Moment | None:
-        while True:
-            i = self.i
-            self.i = i + 1
-            moments = self.table.moments
-            if i < len(moments):
-                return moments[i]
-            moment = self.table.get(i)
-            if moment is not None or not self.table.cut(i):
-                return moment
-            # a search from far back (a long grace) outlives the table: go on in the next one
-            restarted = self.table.restart(self.table.end + _TICK)
-            self.table, self.i = restarted.table, restarted.i
-
-    def seek(self, start: dt.datetime) -> None:
-        if start > self.table.end:
-            restarted = self.table.restart(start)
-            self.table, self.i = restarted.table, restarted.i
-        else:
-            self.i = self.table.index(start, self.i)
+Entry = tuple[Tz, str, "str | None", Table, int, dt.datetime]
 
 
 class CompiledProgram:
@@ -185,8 +63,8 @@ class CompiledProgram:
 
     def __init__(self, rule: CheckedRule, slots: Mapping[str, int], index: int) -> None:
         self.rule = rule
-        self._tables: dict[tuple[Tz, dt.datetime], _Table] = {}
-        self._cursors: dict[tuple[Tz, dt.datetime], tuple[_Table, int]] = {}
+        self._tables: dict[tuple[Tz, dt.datetime], Table] = {}
+        self._cursors: dict[tuple[Tz, dt.datetime], tuple[Table, int]] = {}
         self.index = index
         self.name = name = f"_seg{index}"
         self.slots = slots
@@ -210,7 +88,7 @@ class CompiledProgram:
         self.static = namespace[name + "_static"]
         self.change = namespace[name + "_change"]
         self.leaves = n.predicates(rule.segment)
-        self.split = _split(rule.segment)
+        self.split = split(rule.segment)
         # whether the segment's truth depends on the occurrence (else the static test decides it)
         self.timed = any(needs_moment(p) for p in self.leaves)
         self.source = source  # kept for debugging and tests
@@ -254,17 +132,17 @@ class CompiledProgram:
         cursor = self.moments(zone, search_start(self.rule, zone, now))
         return zone, zone_name, fallback, cursor.table, cursor.i, now + HORIZON
 
-    def moments(self, zone: Tz, start: dt.datetime) -> _TableCursor:
+    def moments(self, zone: Tz, start: dt.datetime) -> TableCursor:
         found = self._cursors.get((zone, start))
         if found is not None:  # most users of a batch start at the same place
-            return _TableCursor(found[0], found[1])
+            return TableCursor(found[0], found[1])
         cursor = self._new_cursor(zone, start)
         if len(self._cursors) >= _TABLES_MAX:
             self._cursors.clear()
         self._cursors[(zone, start)] = (cursor.table, cursor.i)
         return cursor
 
-    def _new_cursor(self, zone: Tz, start: dt.datetime) -> _TableCursor:
+    def _new_cursor(self, zone: Tz, start: dt.datetime) -> TableCursor:
         # Tables start at the UTC midnight before `start`, so every call within a day (a batch, or
         # a host ticking every few minutes with a new `now`) shares one table and just seeks in it.
         base = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -277,12 +155,12 @@ class CompiledProgram:
             def source(at: dt.datetime) -> Iterator[Moment]:
                 return (Moment(o.at, o.wall, zone) for o in occurrences(self.rule.schedule, zone, at, self.rule.from_date))
 
-            def restart(at: dt.datetime) -> _TableCursor:
+            def restart(at: dt.datetime) -> TableCursor:
                 return self._new_cursor(zone, at)
 
-            table = self._tables.setdefault(key, _Table(source, base, restart))
+            table = self._tables.setdefault(key, Table(source, base, restart))
         # within the first day the table's own run serves (its indices are the fused code's fast path)
-        return _TableCursor(table, table.index(start, jump=False) if start > base else 0)
+        return TableCursor(table, table.index(start, jump=False) if start > base else 0)
 
 
 # Source text and its registration ----------------------------------------------------------
@@ -521,7 +399,7 @@ class _Gen:
         negate = "not " if is_and else ""
         lines = [f"r = {self.start or ('True' if is_and else 'False')}"]
         # static predicates first: a user they exclude costs no window arithmetic
-        for i, op in enumerate(sorted(cond.operands, key=_depends_on_time)):
+        for i, op in enumerate(sorted(cond.operands, key=depends_on_time)):
             if isinstance(op, (n.And, n.Or, n.Not)):
                 t = f"t{i}"
                 lines += self._value(op, t)
@@ -654,31 +532,6 @@ def _bounds_names(key: str) -> tuple[str, str]:
     """The constants of program ``key`` naming its bounds tuple in a moment's cache, and its layout
     (set once the program's code is generated: only then is the layout complete)."""
     return f"{key}_B", f"{key}_D"
-
-
-def _split(cond: n.Condition) -> tuple[tuple[n.Window, ...], n.Condition | None] | None:
-    """A segment that is an ``and`` of window predicates and static conditions (the usual shape),
-    as (the windows, the static part or None); None for any other shape. The fused code then tests
-    the static part once per user and only the windows per occurrence."""
-    ops = cond.operands if isinstance(cond, n.And) else (cond,)
-    windows = tuple(op for op in ops if isinstance(op, n.WINDOWS))
-    rest = tuple(op for op in ops if not isinstance(op, n.WINDOWS))
-    if not windows or any(needs_moment(p) for op in rest for p in n.predicates(op)):
-        return None
-    return windows, (n.And(rest) if len(rest) > 1 else rest[0] if rest else None)
-
-
-def _depends_on_time(cond: n.Condition) -> bool:
-    stack = [cond]  # a walk without recursion: segments may nest deeply
-    while stack:
-        c = stack.pop()
-        if isinstance(c, (n.And, n.Or)):
-            stack.extend(c.operands)
-        elif isinstance(c, n.Not):
-            stack.append(c.operand)
-        elif isinstance(c, n.TIME_PREDICATES):
-            return True
-    return False
 
 
 # Attribute reading -------------------------------------------------------------------------

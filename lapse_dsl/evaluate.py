@@ -24,10 +24,9 @@ from .timecalc import UTC, Tz, iso_utc, local_midnight, local_wall, resolve, shi
 from .userdata import as_string, parse_time, short_repr
 from .zones import get_zone
 
-# needs_moment is plan.py's, re-exported while its callers move
 __all__ = [
     "FIRST_INSTANT", "LAST_INSTANT", "Decision", "HistoryEntry", "Moment", "Outcome", "Program", "ReferenceProgram",
-    "idempotency_key", "key_preimage", "needs_moment", "require_instant", "require_within", "search", "truth",
+    "idempotency_key", "key_preimage", "require_instant", "require_within", "search", "truth",
 ]
 
 HORIZON = dt.timedelta(days=400)
