@@ -124,6 +124,11 @@ class Plan:
 
     reads: tuple[Read, ...]
     campaigns: tuple[CampaignPlan, ...]
+    default_timezone: str = "UTC"  # where a `local` campaign delivers when neither user nor file names a zone
+
+    @property
+    def rules(self) -> tuple[CheckedRule, ...]:
+        return tuple(c.rule for c in self.campaigns)
 
     @property
     def slots(self) -> dict[str, int]:
@@ -134,8 +139,8 @@ class Plan:
         return tuple(read.slot for read in self.reads if read.lazy)
 
 
-def lower(rules: Sequence[CheckedRule], schema: dict[str, str]) -> Plan:
-    """The plan of checked rules against their schema."""
+def lower(rules: Sequence[CheckedRule], schema: dict[str, str], default_timezone: str = "UTC") -> Plan:
+    """The plan of checked rules against their schema (``default_timezone``: the option)."""
     paths = sorted({str(p.path) for rule in rules for p in n.predicates(rule.segment)})
     static = {str(p.path) for rule in rules for p in n.predicates(rule.segment) if not needs_moment(p)}
     reads = tuple(
@@ -163,4 +168,4 @@ def lower(rules: Sequence[CheckedRule], schema: dict[str, str]) -> Plan:
             zone=(zone.kind, zone.name, rule.default_timezone if zone.kind == "local" else None),
             timed=depends_on_time(rule.segment),
         ))
-    return Plan(reads, tuple(campaigns))
+    return Plan(reads, tuple(campaigns), default_timezone)

@@ -93,7 +93,7 @@ class RuleSet:
         self.default_timezone = default_timezone
         self.naive_timezone = naive_timezone
         self.version = version
-        self.plan = lower(self.rules, self.schema)
+        self.plan = lower(self.rules, self.schema, default_timezone)
         self._engine = Engine(self.plan, self.schema, default_timezone, naive_timezone)
         self._evaluator: CompiledEvaluator | ReferenceEvaluator = CompiledEvaluator(self._engine, self.rules, fuse=True)
         self._explainer = ReferenceEvaluator(self._engine, self.rules)

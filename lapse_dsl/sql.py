@@ -29,10 +29,10 @@ from sqlglot import exp
 from . import nodes as n
 from .check import CheckedRule
 from .errors import UnsupportedError
-from .evaluate import Moment, next_occurrence, time_predicates
+from .evaluate import Moment, next_occurrence, require_instant, time_predicates
 from .format import format_condition
-from .plan import needs_moment
-from .ruleset import RuleSet, require_instant
+from .plan import Plan, needs_moment
+from .ruleset import RuleSet
 from .timecalc import UTC, Tz, local_midnight
 from .userdata import CLOCK_SKEW_ATTRIBUTES
 from .zones import get_zone, zone_names
@@ -177,8 +177,8 @@ def _literal(value: n.Value) -> exp.Expr:
 # The zone table --------------------------------------------------------------------------------
 
 
-def _fallback_zone(rules: RuleSet, rule: CheckedRule) -> Tz:
-    zone = get_zone(rule.default_timezone or rules.default_timezone)
+def _fallback_zone(plan: Plan, rule: CheckedRule) -> Tz:
+    zone = get_zone(rule.default_timezone or plan.default_timezone)
     assert zone is not None
     return zone
 
@@ -192,7 +192,7 @@ def _fixed_zone(rule: CheckedRule) -> Tz | None:
     return None
 
 
-def _zone_rows(rules: RuleSet, rule: CheckedRule, bounds: _Bounds, moment_of: Any) -> tuple[list[list[Any]], list[Any]]:
+def _zone_rows(plan: Plan, rule: CheckedRule, bounds: _Bounds, moment_of: Any) -> tuple[list[list[Any]], list[Any]]:
     """One row per tzdata zone (zone name, then the constants) and the fallback row's constants;
     ``moment_of(zone)`` gives the moment to judge at in that zone (or None: no row)."""
     rows = []
@@ -201,7 +201,7 @@ def _zone_rows(rules: RuleSet, rule: CheckedRule, bounds: _Bounds, moment_of: An
         moment = moment_of(zone)
         # a zone with no occurrence keeps a row of NULLs: its users must not fall back
         rows.append([name, *(_row_values(bounds, moment) if moment is not None else [None] * (1 + len(bounds.names)))])
-    fallback = moment_of(_fallback_zone(rules, rule))
+    fallback = moment_of(_fallback_zone(plan, rule))
     return rows, (_row_values(bounds, fallback) if fallback is not None else [])
 
 
@@ -212,15 +212,21 @@ def _row_values(bounds: _Bounds, moment: Moment) -> list[Any]:
 # Public API ------------------------------------------------------------------------------------
 
 
-def _pick(rules: RuleSet, rule: str | None) -> CheckedRule:
-    if not rules.rules:
+def _plan(source: RuleSet | Plan) -> Plan:
+    """Every SQL target reads the plan; a rule set gives its own."""
+    return source.plan if isinstance(source, RuleSet) else source
+
+
+def _pick(plan: Plan, rule: str | None) -> CheckedRule:
+    rules = plan.rules
+    if not rules:
         raise ValueError("the rule set has no rules: there is no segment to write as SQL")
     if rule is None:
-        if len(rules.rules) != 1:
-            names = ", ".join(r.name for r in rules.rules)
-            raise ValueError(f"the rule set has {len(rules.rules)} rules; name one (--rule, or rule= in Python): {names}")
-        return rules.rules[0]
-    for candidate in rules.rules:
+        if len(rules) != 1:
+            names = ", ".join(r.name for r in rules)
+            raise ValueError(f"the rule set has {len(rules)} rules; name one (--rule, or rule= in Python): {names}")
+        return rules[0]
+    for candidate in rules:
         if candidate.name == rule:
             return candidate
     raise ValueError(f"no rule named {rule!r}")
@@ -238,7 +244,7 @@ def _check_dialect(dialect: str, rule: CheckedRule, bounds: _Bounds) -> None:
         )
 
 
-def _build(rules: RuleSet, rule: CheckedRule, dialect: str, table: str, columns: Mapping[str, str] | None,
+def _build(plan: Plan, rule: CheckedRule, dialect: str, table: str, columns: Mapping[str, str] | None,
            moment_of: Any, at: dt.datetime | None, *, select_send_at: bool) -> exp.Select:
     target = _Target("u", dict(columns or {}))
     bounds = _Bounds(rule)
@@ -261,7 +267,7 @@ def _build(rules: RuleSet, rule: CheckedRule, dialect: str, table: str, columns:
     else:
         if dialect == "sqlite":
             raise UnsupportedError(f"{rule.name}: sqlite cannot name the columns of the per-zone table this query joins")
-        rows, fallback = _zone_rows(rules, rule, bounds, moment_of)
+        rows, fallback = _zone_rows(plan, rule, bounds, moment_of)
         for r in [*rows, ["", *fallback]] if fallback else rows:
             window_values += [v for v in r[2:2 + len(bounds.durations)] if v is not None]
         values = exp.values([tuple(_cell(v) for v in row) for row in rows], alias="z", columns=["zone", *names])
@@ -339,10 +345,10 @@ def _depth(cond: n.Condition) -> int:
 
 
 @contextlib.contextmanager
-def _stack_for(rules: RuleSet) -> Iterator[None]:
+def _stack_for(plan: Plan) -> Iterator[None]:
     """Room on the stack for writing the rule set's deepest segment (a no-op for usual ones)."""
     global _limit_users, _limit_saved
-    depth = max((_depth(r.segment) for r in rules.rules), default=0)
+    depth = max((_depth(r.segment) for r in plan.rules), default=0)
     frame: FrameType | None = sys._getframe()
     used = 0
     while frame is not None:
@@ -363,36 +369,39 @@ def _stack_for(rules: RuleSet) -> Iterator[None]:
                 sys.setrecursionlimit(_limit_saved)
 
 
-def segment_sql(rules: RuleSet, *, dialect: str, at: dt.datetime, table: str = "users",
+def segment_sql(rules: RuleSet | Plan, *, dialect: str, at: dt.datetime, table: str = "users",
                 columns: Mapping[str, str] | None = None, rule: str | None = None, pretty: bool = False) -> str:
     """``SELECT user_id`` of the users in ``rule``'s segment at instant ``at`` (the SQL form of
     :meth:`RuleSet.in_segment`: calendar windows from the wall-clock reading of ``at`` in each
     user's delivery zone)."""
     require_instant(at, "at")
-    chosen = _pick(rules, rule)
-    with _stack_for(rules):
-        query = _build(rules, chosen, dialect, table, columns, _at_moment(at), at, select_send_at=False)
+    plan = _plan(rules)
+    chosen = _pick(plan, rule)
+    with _stack_for(plan):
+        query = _build(plan, chosen, dialect, table, columns, _at_moment(at), at, select_send_at=False)
         return query.sql(dialect=dialect, pretty=pretty)
 
 
-def next_occurrence_sql(rules: RuleSet, *, dialect: str, at: dt.datetime, table: str = "users",
+def next_occurrence_sql(rules: RuleSet | Plan, *, dialect: str, at: dt.datetime, table: str = "users",
                         columns: Mapping[str, str] | None = None, rule: str | None = None, pretty: bool = False) -> str:
     """``SELECT user_id, send_at`` (UTC) for every user in the segment at the rule's next
     occurrence at or after ``at`` in the user's delivery zone (within the rule's from/until)."""
     require_instant(at, "at")
-    chosen = _pick(rules, rule)
-    with _stack_for(rules):
-        query = _build(rules, chosen, dialect, table, columns, _next_moment(chosen, at), at, select_send_at=True)
+    plan = _plan(rules)
+    chosen = _pick(plan, rule)
+    with _stack_for(plan):
+        query = _build(plan, chosen, dialect, table, columns, _next_moment(chosen, at), at, select_send_at=True)
         return query.sql(dialect=dialect, pretty=pretty)
 
 
-def candidates_sql(rules: RuleSet, *, dialect: str, table: str = "users", columns: Mapping[str, str] | None = None,
+def candidates_sql(rules: RuleSet | Plan, *, dialect: str, table: str = "users", columns: Mapping[str, str] | None = None,
                    rule: str | None = None, select_all: bool = False) -> str:
     """The users that *can* be in a segment at some occurrence: the segment with every
     occurrence-dependent condition unknown is not false. A superset, so a batch run can push it
     into the database and evaluate only these users exactly. Without ``rule``, users that can be
     in any rule's segment; ``select_all`` selects every column instead of ``user_id``."""
-    chosen = [_pick(rules, rule)] if rule is not None else list(rules.rules)
+    plan = _plan(rules)
+    chosen = [_pick(plan, rule)] if rule is not None else list(plan.rules)
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r}; choose one of {', '.join(DIALECTS)}")
     target = _Target("u", dict(columns or {}))
@@ -400,7 +409,7 @@ def candidates_sql(rules: RuleSet, *, dialect: str, table: str = "users", column
     query = query.from_(exp.to_table(table).as_("u", quoted=True))
     if not chosen:
         return query.where(exp.false()).sql(dialect=dialect)
-    with _stack_for(rules):
+    with _stack_for(plan):
         conditions = []
         for r in chosen:
             compiler = _Compiler(r, target, _Bounds(r), {}, None, static=True)
@@ -408,18 +417,19 @@ def candidates_sql(rules: RuleSet, *, dialect: str, table: str = "users", column
         return query.where(exp.or_(*conditions)).sql(dialect=dialect)
 
 
-def segment_predicate(rules: RuleSet, *, dialect: str, at: dt.datetime, columns: Mapping[str, str] | None = None,
+def segment_predicate(rules: RuleSet | Plan, *, dialect: str, at: dt.datetime, columns: Mapping[str, str] | None = None,
                       rule: str | None = None, alias: str = "u") -> str:
     """The segment at ``at`` as a bare SQL condition over a table aliased ``alias``. Per-zone
     constants become a CASE over the user's timezone column, repeated at each use (a full SELECT
     joins a table instead, which is faster on large tables)."""
     require_instant(at, "at")
-    chosen = _pick(rules, rule)
-    with _stack_for(rules):
-        return _predicate(rules, chosen, dialect, at, columns, alias)
+    plan = _plan(rules)
+    chosen = _pick(plan, rule)
+    with _stack_for(plan):
+        return _predicate(plan, chosen, dialect, at, columns, alias)
 
 
-def _predicate(rules: RuleSet, chosen: CheckedRule, dialect: str, at: dt.datetime, columns: Mapping[str, str] | None,
+def _predicate(plan: Plan, chosen: CheckedRule, dialect: str, at: dt.datetime, columns: Mapping[str, str] | None,
                alias: str) -> str:
     bounds = _Bounds(chosen)
     _check_dialect(dialect, chosen, bounds)
@@ -431,7 +441,7 @@ def _predicate(rules: RuleSet, chosen: CheckedRule, dialect: str, at: dt.datetim
     if fixed is not None:
         bound = _constants(names, _row_values(bounds, moment_of(fixed)))
     else:
-        rows, fallback = _zone_rows(rules, chosen, bounds, moment_of)
+        rows, fallback = _zone_rows(plan, chosen, bounds, moment_of)
         for i, name in enumerate(names):
             case = exp.Case(this=target.column("timezone"))
             for row in rows:
