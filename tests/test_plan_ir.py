@@ -69,7 +69,8 @@ def test_what_depends_on_the_occurrence_is_answered_in_one_place() -> None:
 def test_the_sql_targets_read_the_plan() -> None:
     rules = lapse_dsl.compile(RULES)
     for rule in ("ladder", "fixed"):
-        assert segment_sql(rules.plan, dialect="duckdb", at=AT, rule=rule) == segment_sql(rules, dialect="duckdb", at=AT, rule=rule)
+        assert (segment_sql(rules.plan, dialect="duckdb", at=AT, rule=rule)
+                == segment_sql(rules, dialect="duckdb", at=AT, rule=rule))
         assert (next_occurrence_sql(rules.plan, dialect="postgres", at=AT, rule=rule)
                 == next_occurrence_sql(rules, dialect="postgres", at=AT, rule=rule))
     assert candidates_sql(rules.plan, dialect="spark") == candidates_sql(rules, dialect="spark")
