@@ -23,9 +23,9 @@ from .errors import (
     UnsupportedError,
     UserDataError,
 )
-from .evaluate import Decision
 from .explain import ConditionTrace, Explanation, RuleTrace
 from .format import format_file
+from .model import Decision
 from .parse import parse
 from .plugin import Plugin, Result
 from .ruleset import RuleSet, compile, load

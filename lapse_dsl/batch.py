@@ -22,7 +22,7 @@ import attrs
 
 from . import nodes as n
 from .errors import UserDataError, render
-from .evaluate import Decision
+from .model import Decision
 from .plugin import Plugin
 from .ruleset import RuleSet
 from .sources import Source, counted, problem

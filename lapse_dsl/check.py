@@ -20,6 +20,7 @@ from croniter import CroniterError, croniter
 from . import nodes as n
 from .errors import Diagnostic
 from .hints import twelve_hour
+from .model import CheckedRule, CheckResult, Variant
 from .parse import MAX_DURATION_DAYS, source_lines
 from .reach import coverage, never_sends
 from .schema import (
@@ -36,66 +37,9 @@ from .schema import (
 from .templates import Template, TemplateError, source_index, unknown_variable
 from .zones import zone_problem
 
-__all__ = ["CheckResult", "CheckedRule", "Variant", "check"]
+__all__ = ["CheckResult", "CheckedRule", "Variant", "check"]  # (the first three are the model's, re-exported)
 
 DEFAULT_GRACE = n.Duration(1, "h")
-
-
-@attrs.frozen
-class Variant:
-    name: str
-    percent: float
-    message: tuple[tuple[str, Template], ...] = attrs.field(eq=False)
-
-
-@attrs.frozen
-class CheckedRule:
-    """A rule that passed the checker, with every clause resolved to a plain value."""
-
-    name: str
-    source: str
-    line: int
-    segment: n.Condition
-    segment_name: str | None
-    channel: str
-    schedule: n.Schedule
-    message: tuple[tuple[str, Template], ...] = attrs.field(eq=False)
-    variants: tuple[Variant, ...]
-    holdout: float | None
-    salt: str
-    reeligible: n.Duration | None
-    cap: n.Cap | None
-    quiet: n.QuietHours | None
-    from_date: dt.date | None
-    until_date: dt.date | None
-    grace: n.Duration
-    status: str
-    default_timezone: str | None  # the file's `default timezone`
-    rule: n.Rule = attrs.field(eq=False, repr=False)
-
-    @property
-    def controlled(self) -> bool:
-        """True when a delivery control can block or move an occurrence."""
-        return self.reeligible is not None or self.cap is not None or self.quiet is not None
-
-    @property
-    def quiet_mode(self) -> str:
-        return self.quiet.mode.value if self.quiet and self.quiet.mode else "defer"
-
-
-@attrs.frozen
-class CheckResult:
-    rules: tuple[CheckedRule, ...]
-    schema: dict[str, str]
-    diagnostics: tuple[Diagnostic, ...]
-
-    @property
-    def errors(self) -> tuple[Diagnostic, ...]:
-        return tuple(d for d in self.diagnostics if d.severity == "error")
-
-    @property
-    def warnings(self) -> tuple[Diagnostic, ...]:
-        return tuple(d for d in self.diagnostics if d.severity == "warning")
 
 
 def check(files: Sequence[n.File]) -> CheckResult:

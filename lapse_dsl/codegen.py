@@ -35,8 +35,8 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import nodes as n
-from .check import CheckedRule
 from .evaluate import FLIP_MARGIN, HORIZON, Moment, flip_lengths, search_start
+from .model import CheckedRule
 from .plan import depends_on_time, needs_moment, split
 from .schedule import occurrences
 from .sources import counted

@@ -24,15 +24,12 @@ from typing import Any
 
 import attrs
 
-from .check import CheckedRule
 from .codegen import CompiledProgram, Extractor, compile_rules
 from .errors import UserDataError
 from .evaluate import (
-    Decision,
     Moment,
     Program,
     ReferenceProgram,
-    decision_order,
     delivery_zone,
     next_occurrence,
     parse_history,
@@ -46,6 +43,7 @@ from .evaluate import (
 )
 from .explain import Explanation, RuleTrace, condition_traces, summary
 from .fuse import FUSE_MAX, Fused, Results
+from .model import CheckedRule, Decision, decision_order
 from .plan import Plan
 from .portfolio import MAX_OCCURRENCES, Answers, Group, Portfolio, Stab, bits
 from .schedule import occurrences

@@ -15,8 +15,8 @@ import attrs
 
 from . import nodes as n
 from .buckets import bucket, in_percent
-from .check import CheckedRule
 from .errors import UserDataError
+from .model import CheckedRule, Decision, HistoryEntry
 from .plan import needs_moment
 from .schedule import occurrences, offsets_near
 from .templates import TemplateError, message_variables
@@ -35,38 +35,6 @@ HORIZON = dt.timedelta(days=400)
 # point where a time condition can change.
 FLIP_MARGIN = dt.timedelta(days=3)
 _TICK = dt.timedelta(microseconds=1)
-
-
-# Not slotted: a frozen slotted attrs class sets each field through object.__setattr__, which
-# makes building one (once per decision, on the hot path) twice as slow.
-@attrs.frozen(slots=False)
-class Decision:
-    """When and what to send one user for one rule."""
-
-    campaign: str
-    channel: str
-    user_id: str
-    send_at: dt.datetime  # aware, UTC
-    local_send_at: dt.datetime  # aware, in the delivery zone
-    timezone: str
-    due: bool
-    held_out: bool
-    variant: str | None
-    message: Mapping[str, str] = attrs.field(hash=False)
-    idempotency_key: str
-    warnings: tuple[str, ...] = ()
-
-
-def decision_order(d: Decision) -> tuple[dt.datetime, str]:
-    """The order of a user's decisions: by send time, then campaign name."""
-    return d.send_at, d.campaign
-
-
-@attrs.frozen
-class HistoryEntry:
-    campaign: str
-    channel: str
-    at: dt.datetime
 
 
 def parse_history(history: Iterable[Mapping[str, Any]], naive_zone: Tz | None, user_id: str) -> tuple[HistoryEntry, ...]:

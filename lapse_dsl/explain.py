@@ -11,8 +11,9 @@ from typing import Any
 import attrs
 
 from . import nodes as n
-from .evaluate import Decision, Moment, Outcome, Truth, truth
+from .evaluate import Moment, Outcome, Truth, truth
 from .format import format_condition
+from .model import Decision
 from .timecalc import iso_utc
 
 __all__ = ["ConditionTrace", "Explanation", "RuleTrace", "condition_traces", "reasons", "summary", "trace"]

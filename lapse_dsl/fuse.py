@@ -23,18 +23,16 @@ from types import MappingProxyType
 from typing import Any
 
 from . import nodes as n
-from .check import CheckedRule
 from .codegen import CompiledProgram, Emitter, Entry, Extractor, exec_source, helper_names
 from .evaluate import (
     HORIZON,
-    Decision,
     Moment,
     controls,
     decision,
-    decision_order,
     require_within,
     search_end,
 )
+from .model import CheckedRule, Decision, decision_order
 from .plan import needs_moment
 from .timecalc import Tz
 from .userdata import maybe_user_id, user_id_of

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 import attrs
 
 from . import nodes as n
-from .check import CheckedRule
+from .model import CheckedRule
 from .userdata import CLOCK_SKEW_ATTRIBUTES
 
 __all__ = ["CampaignPlan", "Guard", "Plan", "Read", "conjuncts", "depends_on_time", "lower", "needs_moment", "split"]

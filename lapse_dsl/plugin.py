@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from .errors import LapseError
-from .evaluate import Decision
+from .model import Decision
 from .ruleset import RuleSet, load
 from .userdata import user_id_of
 

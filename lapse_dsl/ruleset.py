@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, overload
 
 from . import nodes as n
-from .check import CheckedRule, CheckResult, check
+from .check import check
 from .engine import CompiledEvaluator, Engine, ReferenceEvaluator, as_active
 from .errors import Diagnostic, LapseCheckError, LapseError, LapseSyntaxError
-from .evaluate import FIRST_INSTANT, LAST_INSTANT, Decision, require_instant
+from .evaluate import FIRST_INSTANT, LAST_INSTANT, require_instant
 from .explain import Explanation
+from .model import CheckedRule, CheckResult, Decision
 from .parse import parse
 from .plan import lower
 from .zones import get_zone

@@ -27,10 +27,10 @@ import attrs
 from sqlglot import exp
 
 from . import nodes as n
-from .check import CheckedRule
 from .errors import UnsupportedError
 from .evaluate import Moment, next_occurrence, require_instant, time_predicates
 from .format import format_condition
+from .model import CheckedRule
 from .plan import Plan, needs_moment
 from .ruleset import RuleSet
 from .timecalc import UTC, Tz, local_midnight
