@@ -290,11 +290,11 @@ class CompiledEvaluator(_Checked):
         skew = tuple(w) if w else ()
         past = parse_history(history, engine.naive_zone, user_id) if history else ()
         decisions = []
-        for (zone, zone_name, fallback), ks in self._candidates(user, values, mask, True, now, since, end):
+        for (zone, zone_name, fallback), ks, listed in self._candidates(user, values, mask, True, now, since, end):
             warnings = (*skew, fallback) if fallback else skew
             for k in ks:
                 outcome = search(self.rules[k], engine.compiled[k], values, user, user_id, zone, zone_name, now, since,
-                                 past, warnings, False, end)
+                                 past, warnings, False, end, listed.get(k))
                 if outcome.decision is not None:
                     decisions.append(outcome.decision)
         if len(decisions) > 1:
@@ -309,7 +309,7 @@ class CompiledEvaluator(_Checked):
         values, w = engine.extractor.extract(user, at, maybe_user_id(user))
         mask = self._complete(user, at, maybe_user_id(user), values, w, engine.portfolio.all)[0]
         found: dict[int, bool | None] = {}
-        for (zone, _, _), ks in self._candidates(user, values, mask, False, at, None, None):
+        for (zone, _, _), ks, _ in self._candidates(user, values, mask, False, at, None, None):
             moment = engine.moment(at, zone)
             for k in ks:
                 answer = engine.compiled[k].segment(values, moment)
@@ -339,10 +339,11 @@ class CompiledEvaluator(_Checked):
     def _candidates(
         self, user: Mapping[str, Any], values: list[Any], mask: int, due: bool, now: dt.datetime,
         since: dt.datetime | None, end: dt.datetime | None,
-    ) -> Iterator[tuple[Zoned, list[int]]]:
-        """Per zone group: the delivery zone and the campaigns of ``mask`` to decide: for an
-        ``evaluate`` (``due``) at ``now`` with ``since`` and ``end``, else for ``in_segment`` at
-        ``now``. Without an ``end`` every campaign whose window attribute is known is a candidate."""
+    ) -> Iterator[tuple[Zoned, list[int], Mapping[int, list[Moment]]]]:
+        """Per zone group: the delivery zone, the campaigns of ``mask`` to decide, and the
+        occurrences before ``end`` of those the window tables placed: for an ``evaluate``
+        (``due``) at ``now`` with ``since`` and ``end``, else for ``in_segment`` at ``now``.
+        Without an ``end`` every campaign whose window attribute is known is a candidate."""
         engine = self.engine
         for group in engine.portfolio.groups:
             in_group = mask & group.mask
@@ -351,6 +352,7 @@ class CompiledEvaluator(_Checked):
             zoned = engine.zone(self.rules[group.first], user)
             ks = list(bits(in_group & group.plain)) if in_group & group.plain else []
             stabs = None
+            listed: Mapping[int, list[Moment]] = _NONE
             for slot, windowed in group.windows.items():
                 candidates = in_group & windowed
                 if not candidates:
@@ -364,18 +366,22 @@ class CompiledEvaluator(_Checked):
                     ks += bits(candidates)
                     continue
                 if stabs is None:
-                    stabs = self._stabs(group, zoned[0], due, now, since, end)
+                    stabs, listed = self._stabs(group, zoned[0], due, now, since, end)
                 ks += [k for k in stabs[slot].find(x.timestamp()) if candidates >> k & 1]
-            yield zoned, ks
+            yield zoned, ks, listed
 
     def _stabs(
         self, group: Group, zone: Tz, due: bool, now: dt.datetime, since: dt.datetime | None, end: dt.datetime | None,
-    ) -> dict[int, Stab]:
+    ) -> tuple[dict[int, Stab], Mapping[int, list[Moment]]]:
+        """The window tables of ``group`` in ``zone`` for this call, and (for an ``evaluate``)
+        each placed campaign's occurrences from its search's start to before ``end``."""
         engine = self.engine
         portfolio = engine.portfolio
         if not due:
-            return portfolio.stabs((group.number, zone, now), lambda: portfolio.at_instant(group, engine.moment(now, zone)))
+            return portfolio.stabs((group.number, zone, now),
+                                   lambda: (portfolio.at_instant(group, engine.moment(now, zone)), _NONE))
         shared: dict[tuple[Any, ...], list[Moment] | None] = {}  # campaigns of a ladder share schedules
+        listed: dict[int, list[Moment]] = {}
 
         def found(k: int) -> Iterator[Moment] | None:
             rule = self.rules[k]
@@ -384,10 +390,17 @@ class CompiledEvaluator(_Checked):
             if key not in shared:
                 shared[key] = _occurrences_before(rule, zone, start, end)
             moments = shared[key]
-            return None if moments is None else iter(moments)
+            if moments is None:
+                return None
+            listed[k] = moments
+            return iter(moments)
 
         # the tables place every windowed campaign of the group: the caller's mask picks the active ones
-        return portfolio.stabs((group.number, zone, now, end, since), lambda: portfolio.over(group, portfolio.all, found))
+        return portfolio.stabs((group.number, zone, now, end, since),
+                               lambda: (portfolio.over(group, portfolio.all, found), listed))
+
+
+_NONE: Mapping[int, list[Moment]] = {}  # (never written to)
 
 
 def _occurrences_before(rule: CheckedRule, zone: Tz, start: dt.datetime, end: dt.datetime | None) -> list[Moment] | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any, Protocol
 
@@ -344,11 +344,14 @@ def search(
     warnings: tuple[str, ...],
     reasons: bool = True,
     end: dt.datetime | None = None,
+    listed: Sequence[Moment] | None = None,
 ) -> Outcome:
     """The earliest qualifying occurrence of ``rule`` for this user, as a decision. Without
     ``reasons`` (the per-user hot path) a missing decision is not explained. With ``end`` (``now +
     within``) a decision sending at or after ``end`` is not made, and the search stops there: the
-    answer is the unbounded answer filtered to ``send_at < end``."""
+    answer is the unbounded answer filtered to ``send_at < end``. ``listed``, with ``end``: the
+    rule's occurrences from where this search starts to before ``end``, made once for every user
+    of the zone (the portfolio's window tables), so the search need not make them."""
     if rule.status != "active":
         what = "a draft: it is checked and previewed but never sends" if rule.status == "draft" else "paused"
         return Outcome(None, f"status {rule.status}: the campaign is {what}")
@@ -356,6 +359,15 @@ def search(
     if own_sends and rule.reeligible is None:
         return _no_decision(reasons, f"already received on {iso_utc(own_sends[-1])}; without 'reeligible after' "
                                      "a campaign reaches a user once")
+    if listed is not None and not own_sends and not rule.controlled:
+        # nothing blocks or moves an occurrence: the first one in the segment is the decision
+        for occurrence in listed:
+            if rule.until_date is not None and occurrence.wall.date() > rule.until_date:
+                break
+            if program.segment(values, occurrence) is True:
+                return Outcome(decision(rule, user, user_id, zone, zone_name, occurrence, occurrence.at, now, warnings), "",
+                               occurrence)
+        return _no_decision(reasons, "no occurrence before the end of the search is in the segment")
     lower = search_lower(rule, zone, now, since)
     start = search_start(rule, zone, lower)
     horizon = now + HORIZON

@@ -27,7 +27,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from . import nodes as n
 from .evaluate import Moment, window_bounds
@@ -40,6 +40,7 @@ _SLACK = 1e-3  # seconds: float timestamps lose microseconds near the ends of th
 _STABS_MAX = 4096  # cached interval tables; cleared wholesale when full
 
 Interval = tuple[float | None, float | None]
+T = TypeVar("T")
 
 
 def bits(mask: int) -> Iterator[int]:
@@ -171,7 +172,7 @@ class Portfolio:
         self.groups = tuple(groups.values())
         # (slot, value -> mask of the campaigns accepting it, mask of those that do not test the slot)
         self.postings = [(slot, per, self.all & ~guarded[slot]) for slot, per in sorted(postings.items())]
-        self._stabs: dict[tuple[Any, ...], dict[int, Stab]] = {}
+        self._stabs: dict[tuple[Any, ...], Any] = {}
 
     def static_mask(self, values: Sequence[Any]) -> int:
         """The campaigns whose indexed static tests are not False for ``values``."""
@@ -182,8 +183,9 @@ class Portfolio:
                 mask &= postings.get(x, 0) | free
         return mask
 
-    def stabs(self, key: tuple[Any, ...], build: Callable[[], dict[int, Stab]]) -> dict[int, Stab]:
-        """The interval tables for ``key`` (a group, a zone and an instant), built once."""
+    def stabs(self, key: tuple[Any, ...], build: Callable[[], T]) -> T:
+        """What ``build`` makes for ``key`` (a group, a zone and an instant: interval tables),
+        built once and shared by every user of the key."""
         found = self._stabs.get(key)
         if found is None:
             found = build()
