@@ -264,6 +264,8 @@ class CompiledEvaluator(_Checked):
         self.evaluate: Callable[..., tuple[Decision, ...]] = self.general_evaluate
         self.in_segment: Callable[..., Mapping[str, bool | None]] = self.general_in_segment
         self.fused: Fused | None = None
+        # the last call's window tables by (group, zone): a batch asks with one now/end/since
+        self._recent: tuple[object, object, object, bool, dict[tuple[int, Tz], Any]] = (None, None, None, False, {})
         if fuse and len(rules) <= FUSE_MAX:
             indexed = len(rules) >= INDEXED_FROM
             self.fused = Fused(engine.compiled, engine.extractor, engine.zone, self.general_evaluate,
@@ -329,7 +331,7 @@ class CompiledEvaluator(_Checked):
         mask &= portfolio.static_mask(values)
         for slot in engine.extractor.lazy:
             readers = portfolio.readers.get(slot, 0) & mask
-            if readers and any(engine.compiled[k].static(values) is None for k in bits(readers)):
+            if readers and _any_open(engine.compiled, readers, values):
                 w = engine.extractor.complete(user, now, user_id, w, values, {slot})
             else:
                 # unread: a campaign windowed on it has a static answer, and it cannot be True
@@ -375,11 +377,22 @@ class CompiledEvaluator(_Checked):
     ) -> tuple[dict[int, Stab], Mapping[int, list[Moment]]]:
         """The window tables of ``group`` in ``zone`` for this call, and (for an ``evaluate``)
         each placed campaign's occurrences from its search's start to before ``end``."""
+        recent = self._recent
+        if recent[0] is not now or recent[1] != end or recent[2] != since or recent[3] is not due:
+            recent = self._recent = (now, end, since, due, {})  # one tuple: threads never mix two calls' tables
+        found_tables: tuple[dict[int, Stab], Mapping[int, list[Moment]]] | None = recent[4].get((group.number, zone))
+        if found_tables is None:
+            found_tables = recent[4][(group.number, zone)] = self._build_stabs(group, zone, due, now, since, end)
+        return found_tables
+
+    def _build_stabs(
+        self, group: Group, zone: Tz, due: bool, now: dt.datetime, since: dt.datetime | None, end: dt.datetime | None,
+    ) -> tuple[dict[int, Stab], Mapping[int, list[Moment]]]:
         engine = self.engine
         portfolio = engine.portfolio
+        key = (group.number, zone, now) if not due else (group.number, zone, now, end, since)
         if not due:
-            return portfolio.stabs((group.number, zone, now),
-                                   lambda: (portfolio.at_instant(group, engine.moment(now, zone)), _NONE))
+            return portfolio.stabs(key, lambda: (portfolio.at_instant(group, engine.moment(now, zone)), _NONE))
         shared: dict[tuple[Any, ...], list[Moment] | None] = {}  # campaigns of a ladder share schedules
         listed: dict[int, list[Moment]] = {}
 
@@ -396,11 +409,21 @@ class CompiledEvaluator(_Checked):
             return iter(moments)
 
         # the tables place every windowed campaign of the group: the caller's mask picks the active ones
-        return portfolio.stabs((group.number, zone, now, end, since),
-                               lambda: (portfolio.over(group, portfolio.all, found), listed))
+        return portfolio.stabs(key, lambda: (portfolio.over(group, portfolio.all, found), listed))
 
 
 _NONE: Mapping[int, list[Moment]] = {}  # (never written to)
+
+
+def _any_open(compiled: tuple[CompiledProgram, ...], mask: int, values: list[Any]) -> bool:
+    """Whether a campaign of ``mask`` has an open static answer. Lowest bit first: the first one
+    usually has, so this costs a few big-int operations, not a pass over the catalog."""
+    while mask:
+        low = mask & -mask
+        if compiled[low.bit_length() - 1].static(values) is None:
+            return True
+        mask ^= low
+    return False
 
 
 def _occurrences_before(rule: CheckedRule, zone: Tz, start: dt.datetime, end: dt.datetime | None) -> list[Moment] | None:

@@ -109,15 +109,16 @@ class Stab:
             self.classes.append(([lo for lo, _, _ in group], [hi for _, hi, _ in group], [k for _, _, k in group], width))
 
     def find(self, x: float) -> list[int]:
-        out = self.every[:]
+        out = self.every[:] if self.every else []
         if self.left_lo:
             out += self.left_k[: bisect.bisect_right(self.left_lo, x)]
         if self.right_hi:
             out += self.right_k[bisect.bisect_left(self.right_hi, x):]
         for los, his, ks, width in self.classes:
             i = bisect.bisect_left(los, x - width)
-            j = bisect.bisect_right(los, x, i)
-            out += [ks[t] for t in range(i, j) if his[t] >= x]
+            for t in range(i, bisect.bisect_right(los, x, i)):
+                if his[t] >= x:
+                    out.append(ks[t])
         return out
 
 
