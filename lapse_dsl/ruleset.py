@@ -76,7 +76,7 @@ class RuleSet:
         Raises :class:`UserDataError` for a malformed record.""")
     in_segment: _Entry[InSegment] = _Entry(
         """``in_segment(user, at)``: each rule's segment at instant ``at``, True, False or None
-        (unknown), as a read-only mapping from campaign name. For a small rule set the mapping is
+        (unknown), as a read-only mapping from campaign name. For fewer than 48 rules the mapping is
         shared between calls with the same answers; for a catalog it stores only the answers that
         are not False (docs/hosts.md).""")
 

@@ -520,7 +520,7 @@ def _pg_bin() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -545,7 +545,7 @@ class ThrowawayPostgres:
             raise RuntimeError("PostgreSQL's initdb was not found (install postgresql, or set LAPSE_TEST_POSTGRES)")
         self.bin = bin_dir
         self.root = Path(tempfile.mkdtemp(prefix="lapse-pg-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.as_root = os.geteuid() == 0
         if self.as_root:
             shutil.chown(self.root, "postgres", "postgres")

@@ -7,14 +7,17 @@ histories. And the fast path's promise: a user a static condition excludes costs
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import pkgutil
 import random
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import lapse_dsl
-from lapse_dsl.codegen import CompiledProgram
+from lapse_dsl import schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 UTC = dt.UTC
@@ -115,22 +118,41 @@ def test_evaluate_and_in_segment_agree(name: str, rules: lapse_dsl.RuleSet, now:
     assert compared > 20  # the users really reach decisions, not only errors
 
 
-def test_a_statically_excluded_user_costs_no_schedule_work(monkeypatch: pytest.MonkeyPatch) -> None:
-    rules = lapse_dsl.compile('segment last_used between 2w and 3w and platform = "ios"; send push weekly thu 17:45 local')
+def spy_on_schedules(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The zones of every call evaluation makes to :func:`lapse_dsl.schedule.occurrences`, the one
+    source of occurrences: wrapped wherever a lapse_dsl module holds it, whichever module that is.
+    (This file's only reach into evaluation's inside: no public seam counts schedule work.)"""
     calls: list[object] = []
-    original = CompiledProgram.moments
 
-    def spy(self: CompiledProgram, zone: Any, start: dt.datetime) -> Any:
-        calls.append(zone)
-        return original(self, zone, start)
+    def counted(*args: Any, **kwargs: Any) -> Iterator[schedule.Occurrence]:
+        calls.append(args[1])
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(CompiledProgram, "moments", spy)
+    original = schedule.occurrences
+    for info in pkgutil.iter_modules(lapse_dsl.__path__):
+        if info.name == "__main__":  # importing it runs the command line
+            continue
+        module = importlib.import_module(f"lapse_dsl.{info.name}")
+        for name, value in vars(module).items():
+            if value is original:
+                monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("path", ["fused", "general"])  # the generated paths' promise: the reference searches every rule
+def test_a_statically_excluded_user_costs_no_schedule_work(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    rules = lapse_dsl.compile('segment last_used between 2w and 3w and platform = "ios"; send push weekly thu 17:45 local')
     now = INSTANTS[0]
+    evaluate: Callable[..., tuple[lapse_dsl.Decision, ...]] = {
+        "fused": rules.evaluate,
+        "general": lambda user, now: rules.evaluate(user, now, since=now - dt.timedelta(minutes=15)),
+    }[path]
+    calls = spy_on_schedules(monkeypatch)
     user = {"user_id": "a", "platform": "android", "last_used": "2026-11-14T10:00:00Z", "timezone": "Europe/Paris"}
-    assert rules.evaluate(user, now) == ()
+    assert evaluate(user, now) == ()
     assert calls == []
-    assert rules.evaluate({**user, "platform": "ios"}, now)
-    assert len(calls) == 1
+    assert evaluate({**user, "platform": "ios"}, now)
+    assert calls and {str(zone) for zone in calls} == {"Europe/Paris"}  # the work of a user the static test leaves in
 
 
 def test_a_rule_without_time_conditions_takes_the_first_occurrence() -> None:

@@ -193,7 +193,13 @@ def scratch(tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[Any, ...]
 # python -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("block", "follower", "before"), _of_kind("python"))
+def _python_blocks() -> list[Any]:
+    """The python blocks; those of docs/warehouse.md query DuckDB."""
+    return [pytest.param(*p.values, id=p.id, marks=pytest.mark.warehouse) if _page(p.values[0]) == "docs/warehouse.md"
+            else p for p in _of_kind("python")]
+
+
+@pytest.mark.parametrize(("block", "follower", "before"), _python_blocks())
 def test_python_block_runs(block: Block, follower: Block | None, before: str) -> None:
     done = subprocess.run([sys.executable, "-c", block.text], cwd=ROOT, env=_env(), capture_output=True, text=True,
                           timeout=300)
@@ -234,6 +240,7 @@ def test_console_block_prints_what_it_shows(block: Block, follower: Block | None
 # sh -------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.warehouse  # DuckDB and PostgreSQL
 @pytest.mark.parametrize(("block", "follower", "before"), _of_kind("sh"))
 def test_sh_block_runs(block: Block, follower: Block | None, before: str, scratch: Path, warehouse_url: str) -> None:
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", block.text], cwd=scratch,
@@ -281,6 +288,7 @@ def _sql_options(command: str) -> dict[str, str | bool]:
     return options
 
 
+@pytest.mark.warehouse
 @pytest.mark.parametrize(("block", "follower", "before"), _of_kind("sql"))
 def test_sql_block_is_real_output_and_selects_the_plugins_users(
     block: Block, follower: Block | None, before: str, scratch: Path, rows: list[tuple[Any, ...]]

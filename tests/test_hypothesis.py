@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -332,6 +333,7 @@ def commented_files(draw: st.DrawFn) -> str:
     return "\n".join(out)
 
 
+@pytest.mark.slow
 @FAST
 @given(commented_files())
 def test_format_keeps_every_comment_and_is_idempotent(text: str) -> None:

@@ -180,11 +180,13 @@ def test_the_shapes_nest_as_many_levels_as_asked(shape: str) -> None:
         assert depth(_condition(SHAPES[shape](levels))) == levels
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", SHAPES)
 def test_every_command_works_at_exactly_the_limit(shape: str, tmp_path: Path) -> None:
     every_command("segment " + SHAPES[shape](n.MAX_DEPTH) + SEND, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", SHAPES)
 def test_every_command_works_at_the_limit_with_comments_inside(shape: str, tmp_path: Path) -> None:
     # a comment after every `(`: the formatter lays the condition out over many lines, still at the limit
@@ -258,6 +260,7 @@ def test_a_long_chain_is_one_flat_node(operator: str) -> None:
     assert len(cond.operands) == 5_000 and depth(cond) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("operator", ["or", "and"])
 def test_every_command_works_on_a_chain_of_5000_operands(operator: str, tmp_path: Path) -> None:
     text = "segment " + chain(operator, 5_000) + SEND
@@ -274,6 +277,7 @@ def test_a_chain_of_chains_stays_within_the_limit(tmp_path: Path) -> None:
     every_command("segment " + groups + SEND, tmp_path, dialects=("duckdb",), all_cli=False)
 
 
+@pytest.mark.slow
 def test_a_long_wrapped_list_and_chain_format_and_keep_their_comments(tmp_path: Path) -> None:
     values = "\n".join(f'    "C{i}"{"," if i < 1_999 else ""}  # country {i}' for i in range(2_000))
     text = f"segment country in [\n{values}\n] or " + chain("or", 2_000) + SEND

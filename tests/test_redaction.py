@@ -82,7 +82,7 @@ def test_a_driver_echoing_the_secret_anywhere_is_redacted_too(spec: str) -> None
 
 @pytest.fixture(scope="module")
 def closed_port() -> int:
-    return s._free_port()  # bound and released: nothing listens there
+    return s.free_port()  # bound and released: nothing listens there
 
 
 def specs(port: int) -> dict[str, tuple[str, str]]:
@@ -151,6 +151,7 @@ def postgres() -> Iterator[tuple[str, str]]:
             server.stop()
 
 
+@pytest.mark.warehouse
 def test_no_error_from_a_live_database_shows_its_password(
     capsys: pytest.CaptureFixture[str], postgres: tuple[str, str]
 ) -> None:
@@ -171,6 +172,7 @@ def test_no_error_from_a_live_database_shows_its_password(
         assert "***" in err
 
 
+@pytest.mark.warehouse
 def test_a_live_database_missing_a_column_only_some_rules_read(
     capsys: pytest.CaptureFixture[str], postgres: tuple[str, str], tmp_path: Path
 ) -> None:
@@ -191,6 +193,7 @@ def test_a_live_database_missing_a_column_only_some_rules_read(
     assert sorted(json.loads(line)["user_id"] for line in out.splitlines()) == ["a", "b"]
 
 
+@pytest.mark.warehouse
 def test_a_database_that_fails_while_being_read_is_one_redacted_error(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

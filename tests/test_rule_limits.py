@@ -78,6 +78,7 @@ def test_an_instant_is_inside_when_both_its_written_and_its_utc_date_are(instant
     assert (_errors(text) == []) is (inside and not instant.startswith("1899"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("date", INSIDE)
 def test_every_command_works_at_the_ends_of_the_range(date: str, tmp_path: Path) -> None:
     # one file: each position of the date in its own campaign

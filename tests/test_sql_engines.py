@@ -231,9 +231,16 @@ def spark_engine() -> Iterator[Engine]:
 
 
 ENGINES = ("duckdb", "postgres", "spark")
+# what each engine needs: pytest -m "not spark" (or "not warehouse") leaves its tests out
+ENGINE_MARKS = {"duckdb": pytest.mark.warehouse, "postgres": pytest.mark.warehouse, "spark": pytest.mark.spark}
 
 
-@pytest.fixture(scope="module", params=ENGINES)
+def _engine_param(engine: str, *values: Any, name: str) -> Any:
+    """A test parameter that runs on ``engine``, marked with what that engine needs."""
+    return pytest.param(engine, *values, id=name, marks=ENGINE_MARKS[engine])
+
+
+@pytest.fixture(scope="module", params=[_engine_param(e, name=e) for e in ENGINES])
 def engine(request: pytest.FixtureRequest) -> Engine:
     found: Engine = request.getfixturevalue(f"{request.param}_engine")
     return found
@@ -274,7 +281,7 @@ def _instant_id(at: dt.datetime) -> str:
 
 
 def _engine_instants(table: dict[str, Sequence[dt.datetime]]) -> list[Any]:
-    return [pytest.param(e, at, id=f"{e}-{_instant_id(at)}") for e in ENGINES for at in table[e]]
+    return [_engine_param(e, at, name=f"{e}-{_instant_id(at)}") for e in ENGINES for at in table[e]]
 
 
 @pytest.fixture
@@ -288,6 +295,7 @@ def engine_of(request: pytest.FixtureRequest) -> Callable[[str], Engine]:
 # segment_sql = in_segment -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("engine_name", "at"), _engine_instants(SEGMENT_INSTANTS))
 def test_segment_sql_equals_in_segment(engine_name: str, at: dt.datetime, engine_of: Callable[[str], Engine]) -> None:
     engine = engine_of(engine_name)
@@ -311,10 +319,11 @@ def test_segment_sql_equals_in_segment(engine_name: str, at: dt.datetime, engine
 PREDICATE_RULES_ON_POSTGRES = ("lapsed_2w", "renewal_dates", "instant_edges", "cron_gap", "minutes_local")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("engine_name", "at"), [
-    pytest.param("duckdb", s.INSTANTS[2], id="duckdb-" + _instant_id(s.INSTANTS[2])),
-    pytest.param("duckdb", s.INSTANTS[3], id="duckdb-" + _instant_id(s.INSTANTS[3])),
-    pytest.param("postgres", s.INSTANTS[3], id="postgres-" + _instant_id(s.INSTANTS[3])),
+    _engine_param("duckdb", s.INSTANTS[2], name="duckdb-" + _instant_id(s.INSTANTS[2])),
+    _engine_param("duckdb", s.INSTANTS[3], name="duckdb-" + _instant_id(s.INSTANTS[3])),
+    _engine_param("postgres", s.INSTANTS[3], name="postgres-" + _instant_id(s.INSTANTS[3])),
 ])
 def test_segment_predicate_equals_in_segment(engine_name: str, at: dt.datetime,
                                              engine_of: Callable[[str], Engine]) -> None:
@@ -333,7 +342,7 @@ def test_segment_predicate_equals_in_segment(engine_name: str, at: dt.datetime,
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("engine_name", ENGINES)
+@pytest.mark.parametrize("engine_name", [_engine_param(e, name=e) for e in ENGINES])
 def test_columns_map_attributes_to_other_columns(engine_name: str, engine_of: Callable[[str], Engine]) -> None:
     engine = engine_of(engine_name)
     rules, at = rule_sets()["a"], s.INSTANTS[5]
@@ -347,6 +356,7 @@ def test_columns_map_attributes_to_other_columns(engine_name: str, engine_of: Ca
 # next_occurrence_sql = the segment at each zone's next occurrence ------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("engine_name", "at"), _engine_instants(NEXT_INSTANTS))
 def test_next_occurrence_sql_equals_reference(engine_name: str, at: dt.datetime,
                                               engine_of: Callable[[str], Engine]) -> None:
@@ -374,6 +384,7 @@ def test_next_occurrence_sql_equals_reference(engine_name: str, at: dt.datetime,
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.slow  # evaluate() over the whole population
 @pytest.mark.parametrize("now", EVALUATE_NOWS, ids=_instant_id)
 def test_next_reference_agrees_with_evaluate(now: dt.datetime) -> None:
     """The reference above is what evaluate() decides, for active rules without delivery controls:
@@ -409,6 +420,7 @@ def _next_at(rules: lapse_dsl.RuleSet, rule_name: str, uid: str, now: dt.datetim
 # candidates_sql is a superset of evaluate()'s decisions -----------------------------------------------
 
 
+@pytest.mark.slow  # evaluate() over the whole population
 def test_candidates_sql_is_a_superset_of_decisions(engine: Engine) -> None:
     problems = []
     for set_name, rules in rule_sets().items():
@@ -485,6 +497,7 @@ def test_sqlite_refuses_time_conditions() -> None:
     assert refused >= 12
 
 
+@pytest.mark.slow  # the plugin's answers over the whole population
 def test_sqlite_runs_static_rules() -> None:
     rules = lapse_dsl.compile(STATIC_RULES)
     con = sqlite3.connect(":memory:")
@@ -509,6 +522,7 @@ def test_sqlite_runs_static_rules() -> None:
 # Spark's own session zone does not matter ----------------------------------------------------------
 
 
+@pytest.mark.spark
 def test_spark_session_zone_does_not_matter(spark_engine: Spark) -> None:
     conf = spark_engine.session.conf
     at = s.NY_DST_WEEKS[1]
@@ -522,6 +536,7 @@ def test_spark_session_zone_does_not_matter(spark_engine: Spark) -> None:
         conf.set("spark.sql.session.timeZone", "UTC")
 
 
+@pytest.mark.slow  # builds the 100,000 users when no other test of the module has
 def test_population_covers_the_edges() -> None:
     """The population really holds what the differential tests rely on."""
     population = users()

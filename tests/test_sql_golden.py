@@ -112,6 +112,7 @@ def test_sqlite_error_golden_names_the_rule() -> None:
                     "(which reads sqlite files) or a warehouse dialect\n")
 
 
+@pytest.mark.slow
 def test_regen_check_mode_reports_nothing_out_of_date(capsys: pytest.CaptureFixture[str]) -> None:
     assert regen.main(["--check"]) == 0
     assert "0 out of date, 0 stale" in capsys.readouterr().out

@@ -170,6 +170,8 @@ def from_deep_in_the_stack(call: Callable[[], T], frames: int = 300) -> T:
 # -- item 10: chains of any length, nesting to the limit -----------------------------------------------
 
 
+@pytest.mark.slow
+@pytest.mark.warehouse
 @pytest.mark.parametrize("word", ["or", "and"])
 def test_a_flat_chain_of_5000_operands_works_everywhere(word: str) -> None:
     rules = lapse_dsl.compile(f"segment {chain(5000, word)}; {SEND}")
@@ -177,6 +179,8 @@ def test_a_flat_chain_of_5000_operands_works_everywhere(word: str) -> None:
     sql_everywhere(rules)
 
 
+@pytest.mark.slow
+@pytest.mark.warehouse
 def test_a_5000_operand_country_list_written_with_or_selects_like_in() -> None:
     countries = [f"C{i}" for i in range(5000)]
     written_or = lapse_dsl.compile("segment " + " or ".join(f'country = "{c}"' for c in countries) + f"; {SEND}")
@@ -188,6 +192,8 @@ def test_a_5000_operand_country_list_written_with_or_selects_like_in() -> None:
     sql_everywhere(written_or)
 
 
+@pytest.mark.slow
+@pytest.mark.warehouse
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_nesting_at_the_depth_limit_works_everywhere(shape: str) -> None:
     text = SHAPES[shape](n.MAX_DEPTH)
@@ -196,6 +202,7 @@ def test_nesting_at_the_depth_limit_works_everywhere(shape: str) -> None:
     sql_everywhere(rules)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_nesting_at_the_limit_works_when_called_from_deep_in_a_stack(shape: str) -> None:
     # Evaluation recurses a few frames per level; a caller 500 frames deep leaves it room. The SQL
@@ -252,7 +259,8 @@ def double_negations(sql: str, dialect: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("zone", ["local", "utc", '"Asia/Kolkata"'])
+# a `local` rule's SQL carries the zone table (100 KB a query): writing and parsing it back takes 3 to 13 s
+@pytest.mark.parametrize("zone", [pytest.param("local", marks=pytest.mark.slow), "utc", '"Asia/Kolkata"'])
 @pytest.mark.parametrize("condition", NEGATIONS)
 def test_sql_never_double_negates(condition: str, zone: str) -> None:
     rules = lapse_dsl.compile(f"segment {condition}; send push daily 10:00 {zone}")
@@ -267,12 +275,14 @@ def test_sql_never_double_negates(condition: str, zone: str) -> None:
             assert double_negations(text, dialect) == [], (dialect, text[-300:])
 
 
+@pytest.mark.warehouse
 @pytest.mark.parametrize("condition", NEGATIONS)
 def test_removing_double_negations_keeps_the_answers(condition: str) -> None:
     rules = lapse_dsl.compile(f"segment {condition}; {SEND}")
     sql_everywhere(rules, dialects=("duckdb",))
 
 
+@pytest.mark.slow
 def test_golden_sql_has_no_double_negation() -> None:
     goldens = sorted((ROOT / "tests" / "golden_sql").glob("*/*.sql"))
     assert any(p.name.endswith(".next.sql") and p.parent.name == "duckdb" and "zone_local" in p.name for p in goldens)
@@ -349,6 +359,7 @@ EDGE_NOWS = (FIRST_INSTANT, FIRST_INSTANT + 3 * ONE_DAY, LAST_INSTANT - dt.timed
              LAST_INSTANT - 400 * ONE_DAY, dt.datetime(8999, 12, 31, 11, 59, tzinfo=dt.timezone(dt.timedelta(hours=-12))))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("now", EDGE_NOWS, ids=lambda t: t.isoformat())
 def test_rule_dates_and_instants_at_the_ends_of_the_range_never_overflow(now: dt.datetime) -> None:
     rules = lapse_dsl.compile(EDGE_RULES)

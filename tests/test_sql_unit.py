@@ -254,6 +254,7 @@ def _rows(spec: list[Row]) -> tuple[list[dict[str, Any]], dict[str, bool | None]
     return rows, {uid: truth for uid, _, truth in spec}
 
 
+@pytest.mark.warehouse
 @pytest.mark.parametrize(("rule", "at", "spec"), [pytest.param(r, a, s, id=i) for i, r, a, s in CONSTRUCTS])
 def test_construct_three_valued(con: Any, rule: str, at: dt.datetime, spec: list[Row]) -> None:
     rows, expected = _rows(spec)
@@ -288,17 +289,20 @@ def _edge_rows(zone_values: Mapping[str, str | None], edges: Mapping[str, tuple[
     return rows, expected
 
 
+@pytest.mark.warehouse
 def test_local_windows_are_per_user_zone_wall_clock(con: Any) -> None:
     rows, expected = _edge_rows({zone: zone for zone in EDGES}, EDGES)
     check_all_ways(con, rules_of(LOCAL), rows, AT_DST, expected)
 
 
+@pytest.mark.warehouse
 def test_invalid_timezone_values_use_the_file_default_zone(con: Any) -> None:
     values = {repr(v): v for v in INVALID_ZONES}
     rows, expected = _edge_rows(values, {label: EDGES["America/New_York"] for label in values})
     check_all_ways(con, rules_of(LOCAL), rows, AT_DST, expected)
 
 
+@pytest.mark.warehouse
 def test_invalid_timezone_values_use_the_compile_default_zone(con: Any) -> None:
     rules = rules_of("segment last_used between 2w and 3w; send push weekly thu 17:45 local", default_timezone="Europe/Paris")
     values = {repr(v): v for v in INVALID_ZONES}
@@ -306,6 +310,7 @@ def test_invalid_timezone_values_use_the_compile_default_zone(con: Any) -> None:
     check_all_ways(con, rules, rows, AT_DST, expected)
 
 
+@pytest.mark.warehouse
 @pytest.mark.parametrize(("rule", "at", "bound", "before", "after"), [
     # T(-1w) = Sun 2026-11-01 01:30 New York, in the fold: the first instance (EDT, 05:30Z)
     pytest.param("last_used less than 1w ago", z("2026-11-08T06:30Z"), z("2026-11-01T05:30Z"), False, True, id="fold"),
@@ -321,6 +326,7 @@ def test_local_window_bounds_in_gaps_and_folds(con: Any, rule: str, at: dt.datet
     check_all_ways(con, rules, rows, at, {uid: truth for uid, _, truth in spec})
 
 
+@pytest.mark.warehouse
 def test_local_date_point_is_midnight_in_each_users_zone(con: Any) -> None:
     rules = rules_of("segment first_used before 2026-01-01; send email monthly 1 10:00 local")
     midnights = {"Europe/Paris": z("2025-12-31T23:00Z"), "Asia/Kolkata": z("2025-12-31T18:30Z"),
@@ -333,6 +339,7 @@ def test_local_date_point_is_midnight_in_each_users_zone(con: Any) -> None:
     check_all_ways(con, rules, rows, AT, expected)
 
 
+@pytest.mark.warehouse
 def test_skew_clamp_when_a_calendar_bound_is_not_before_the_instant(con: Any) -> None:
     # Pacific/Apia skipped 2011-12-30: one calendar day before Sat 2011-12-31 10:00 is a wall time
     # that never existed, shifted forward by the 24-hour gap onto the instant itself. A future
@@ -343,6 +350,7 @@ def test_skew_clamp_when_a_calendar_bound_is_not_before_the_instant(con: Any) ->
     check_all_ways(con, rules, rows, at, {"future": False, "at": False})
 
 
+@pytest.mark.warehouse
 def test_zone_table_and_case_forms_agree_on_many_zones(con: Any) -> None:
     from lapse_dsl.zones import zone_names
 
@@ -367,6 +375,7 @@ PEOPLE = {"id": "VARCHAR", "tz": "VARCHAR", "seen_at": "TIMESTAMPTZ", "tier": "V
 OVERRIDES = {"user_id": "id", "timezone": "tz", "last_used": "seen_at", "custom.tier": "tier"}
 
 
+@pytest.mark.warehouse
 def test_column_overrides_and_nested_attributes(con: Any) -> None:
     rules = rules_of(NESTED)
     users: list[dict[str, Any]] = [
@@ -427,6 +436,7 @@ def test_rule_is_required_when_the_set_has_several(generate: Callable[..., str])
         generate(rules, dialect="duckdb", rule="C")
 
 
+@pytest.mark.warehouse
 def test_rule_selects_that_rules_segment(con: Any) -> None:
     rules = rules_of(TWO_RULES)
     load_table(con, [{"user_id": "i", "platform": "ios"}, {"user_id": "a", "platform": "android"}])
@@ -503,6 +513,7 @@ def test_sqlite_runs_local_segments_without_time_conditions() -> None:
 # Next occurrence and candidates ---------------------------------------------------------------
 
 
+@pytest.mark.warehouse
 def test_next_occurrence_matches_the_plugins_first_decision(con: Any) -> None:
     rules = rules_of(LOCAL.replace("between 2w and 3w", "between 2w and 3w and platform = \"ios\""))
     zones = ["America/New_York", "Europe/Paris", "Asia/Kolkata", "Pacific/Apia", "Mars/Olympus", None]
@@ -518,6 +529,7 @@ def test_next_occurrence_matches_the_plugins_first_decision(con: Any) -> None:
     assert got and got == expected
 
 
+@pytest.mark.warehouse
 def test_next_occurrence_skips_zones_past_until(con: Any) -> None:
     rules = rules_of('default timezone "America/Los_Angeles"\n'
                      'campaign "C" { segment push_opted_in; send push weekly thu 17:45 local; until 2026-12-03 }\n')
@@ -531,6 +543,7 @@ def test_next_occurrence_skips_zones_past_until(con: Any) -> None:
     assert dict(con.execute(next_occurrence_sql(rules, dialect="duckdb", at=at)).fetchall()) == expected
 
 
+@pytest.mark.warehouse
 def test_candidates_drop_users_the_time_independent_part_excludes(con: Any) -> None:
     rules = rules_of('segment last_used between 2w and 3w and platform = "ios"; send push weekly thu 17:45 local')
     load_table(con, [{"user_id": "ios", "platform": "ios", "last_used": FUTURE},
@@ -540,6 +553,7 @@ def test_candidates_drop_users_the_time_independent_part_excludes(con: Any) -> N
     assert "web" not in selected(con, candidates_sql(rules, dialect="duckdb"))
 
 
+@pytest.mark.warehouse
 def test_candidates_keep_skewed_users_of_fixed_instants(con: Any) -> None:
     # regression: a future time counts as now, so 'before INSTANT' depends on now, not only on the row
     rules = rules_of("segment first_used before 2026-12-01T00:00:00Z; send push weekly thu 17:45 utc")

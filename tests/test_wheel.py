@@ -12,6 +12,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+pytestmark = pytest.mark.slow  # builds a wheel and installs it into a fresh virtual environment
 ROOT = Path(__file__).resolve().parent.parent
 BRAZE = "segment last_used between 2w and 3w; send push weekly thu 17:45 local"
 
