@@ -121,6 +121,14 @@ class _Checked:
             require_instant(now, name)
             self._checked_now = now
 
+    def _arguments(self, now: dt.datetime, since: dt.datetime | None, within: dt.timedelta | None) -> dt.datetime | None:
+        """``evaluate``'s instants and ``within`` checked (TypeError/ValueError); the search's end."""
+        self._instant(now, "now")
+        if since is not None:
+            require_instant(since, "since")
+        require_within(within)
+        return search_end(now, within)
+
 
 class ReferenceEvaluator(_Checked):
     """Rule by rule, walking the AST: the definition the generated path is tested against."""
@@ -136,11 +144,7 @@ class ReferenceEvaluator(_Checked):
         self, user: Mapping[str, Any], now: dt.datetime, *, since: dt.datetime | None = None,
         history: Iterable[Mapping[str, Any]] = (), within: dt.timedelta | None = None,
     ) -> tuple[Decision, ...]:
-        self._instant(now, "now")
-        if since is not None:
-            require_instant(since, "since")
-        require_within(within)
-        end = search_end(now, within)
+        end = self._arguments(now, since, within)
         user_id = user_id_of(user)
         values, skew = self.read(user, now, user_id, self.active)
         past = parse_history(history, self.engine.naive_zone, user_id) if history else ()
@@ -278,11 +282,7 @@ class CompiledEvaluator(_Checked):
         self, user: Mapping[str, Any], now: dt.datetime, *, since: dt.datetime | None = None,
         history: Iterable[Mapping[str, Any]] = (), within: dt.timedelta | None = None,
     ) -> tuple[Decision, ...]:
-        self._instant(now, "now")
-        if since is not None:
-            require_instant(since, "since")
-        require_within(within)
-        end = search_end(now, within)
+        end = self._arguments(now, since, within)
         engine = self.engine
         user_id = user.get("user_id") if user.__class__ is dict else None
         if user_id.__class__ is not str or not user_id:
