@@ -17,10 +17,10 @@ from . import nodes as n
 from .buckets import bucket, in_percent
 from .errors import UserDataError
 from .model import CheckedRule, Decision, HistoryEntry
-from .plan import needs_moment
+from .plan import fallback_zone, fixed_zone, needs_moment
 from .schedule import occurrences, offsets_near
 from .templates import TemplateError, message_variables
-from .timecalc import UTC, Tz, iso_utc, local_midnight, local_wall, resolve, shift, shift_wall
+from .timecalc import Tz, iso_utc, local_midnight, local_wall, resolve, shift, shift_wall
 from .userdata import as_string, parse_time, short_repr
 from .zones import get_zone
 
@@ -231,25 +231,15 @@ def next_change(edges: Iterable[tuple[dt.datetime | None, dt.timedelta]], after:
 
 def delivery_zone(rule: CheckedRule, user: Mapping[str, Any], default_timezone: str) -> tuple[Tz, str, str | None]:
     """The zone a rule delivers in for this user, its name, and a warning when it fell back."""
-    zone = rule.schedule.zone
-    if zone.kind == "utc":
-        return UTC, "UTC", None
-    if zone.kind == "named":
-        named = get_zone(zone.name)
-        assert named is not None  # checked
-        return named, zone.name or "", None
+    fixed = fixed_zone(rule)
+    if fixed is not None:
+        return fixed[0], fixed[1], None
     raw = user.get("timezone")
     name = as_string(raw)  # a str subclass (a StrEnum member) names a zone by its characters
     own = get_zone(name) if name is not None else None
     if own is not None:
         return own, own.key, None
-    fallback, why = (
-        (rule.default_timezone, "the file's default timezone")
-        if rule.default_timezone
-        else (default_timezone, "the default_timezone option")
-    )
-    found = get_zone(fallback)
-    assert found is not None  # validated when the rules were compiled
+    found, fallback, why = fallback_zone(rule, default_timezone)
     problem = ("no timezone attribute" if raw is None or name == ""
                else f"timezone {short_repr(raw)} is not a valid IANA zone")  # any value: a bounded repr
     return found, fallback, f"{problem}; delivered in {fallback} ({why})"

@@ -4,6 +4,8 @@ The checker gives rules one by one; every back end (the reference interpreter, t
 the portfolio index, SQL) needs the same facts about them, and each fact is answered here, once:
 
 - which predicates depend on the occurrence a segment is judged at (:func:`needs_moment`);
+- which zone a campaign delivers in when it does not depend on the user, and where a ``local``
+  campaign falls back (:func:`fixed_zone`, :func:`fallback_zone`);
 - which attributes are read, in which slot, with which type, whether clock skew clamps them, and
   which are read lazily (time attributes that only windows read: docs/semantics.md, "Which
   attributes are read");
@@ -22,9 +24,14 @@ import attrs
 
 from . import nodes as n
 from .model import CheckedRule
+from .timecalc import UTC, Tz
 from .userdata import CLOCK_SKEW_ATTRIBUTES
+from .zones import get_zone
 
-__all__ = ["CampaignPlan", "Guard", "Plan", "Read", "conjuncts", "depends_on_time", "lower", "needs_moment", "split"]
+__all__ = [
+    "CampaignPlan", "Guard", "Plan", "Read", "conjuncts", "depends_on_time", "fallback_zone", "fixed_zone", "lower",
+    "needs_moment", "split",
+]
 
 Window = n.Between | n.MoreThanAgo | n.LessThanAgo
 
@@ -53,6 +60,29 @@ def _leaves(cond: n.Condition) -> Iterator[n.Predicate]:
             stack.append(c.operand)
         else:
             yield c
+
+
+def fixed_zone(rule: CheckedRule) -> tuple[Tz, str] | None:
+    """The zone a rule delivers in when it does not depend on the user (``utc`` or a named zone),
+    with its name; None for ``local``."""
+    zone = rule.schedule.zone
+    if zone.kind == "utc":
+        return UTC, "UTC"
+    if zone.kind == "named":
+        named = get_zone(zone.name)
+        assert named is not None  # checked
+        return named, zone.name or ""
+    return None
+
+
+def fallback_zone(rule: CheckedRule, default_timezone: str) -> tuple[Tz, str, str]:
+    """Where a ``local`` rule delivers for a user without a valid zone: the file's ``default
+    timezone``, else the ``default_timezone`` option; its name, and which of the two it is."""
+    name, why = ((rule.default_timezone, "the file's default timezone") if rule.default_timezone
+                 else (default_timezone, "the default_timezone option"))
+    found = get_zone(name)
+    assert found is not None  # validated when the rules were compiled
+    return found, name, why
 
 
 def conjuncts(cond: n.Condition) -> tuple[n.Condition, ...]:

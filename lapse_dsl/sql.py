@@ -31,7 +31,7 @@ from .errors import UnsupportedError
 from .evaluate import Moment, next_occurrence, require_instant, time_predicates
 from .format import format_condition
 from .model import CheckedRule
-from .plan import Plan, needs_moment
+from .plan import Plan, fallback_zone, fixed_zone, needs_moment
 from .ruleset import RuleSet
 from .timecalc import UTC, Tz, local_midnight
 from .userdata import CLOCK_SKEW_ATTRIBUTES
@@ -177,21 +177,6 @@ def _literal(value: n.Value) -> exp.Expr:
 # The zone table --------------------------------------------------------------------------------
 
 
-def _fallback_zone(plan: Plan, rule: CheckedRule) -> Tz:
-    zone = get_zone(rule.default_timezone or plan.default_timezone)
-    assert zone is not None
-    return zone
-
-
-def _fixed_zone(rule: CheckedRule) -> Tz | None:
-    """The delivery zone when it does not depend on the user (``utc`` or a named zone)."""
-    if rule.schedule.zone.kind == "utc":
-        return UTC
-    if rule.schedule.zone.kind == "named":
-        return get_zone(rule.schedule.zone.name)
-    return None
-
-
 def _zone_rows(plan: Plan, rule: CheckedRule, bounds: _Bounds, moment_of: Any) -> tuple[list[list[Any]], list[Any]]:
     """One row per tzdata zone (zone name, then the constants) and the fallback row's constants;
     ``moment_of(zone)`` gives the moment to judge at in that zone (or None: no row)."""
@@ -201,8 +186,13 @@ def _zone_rows(plan: Plan, rule: CheckedRule, bounds: _Bounds, moment_of: Any) -
         moment = moment_of(zone)
         # a zone with no occurrence keeps a row of NULLs: its users must not fall back
         rows.append([name, *(_row_values(bounds, moment) if moment is not None else [None] * (1 + len(bounds.names)))])
-    fallback = moment_of(_fallback_zone(plan, rule))
+    fallback = moment_of(fallback_zone(rule, plan.default_timezone)[0])
     return rows, (_row_values(bounds, fallback) if fallback is not None else [])
+
+
+def _fixed(rule: CheckedRule) -> Tz | None:
+    found = fixed_zone(rule)
+    return None if found is None else found[0]
 
 
 def _row_values(bounds: _Bounds, moment: Moment) -> list[Any]:
@@ -253,7 +243,7 @@ def _build(plan: Plan, rule: CheckedRule, dialect: str, table: str, columns: Map
     query = exp.select(user_id.as_("user_id", quoted=True)).from_(exp.to_table(table).as_("u", quoted=True))
     at_expr = _instant(at) if at is not None else None
     names = ["send_at", *bounds.names]
-    fixed = _fixed_zone(rule)
+    fixed = _fixed(rule)
     window_values: list[dt.datetime] = []  # every T(-D) the query compares with
     if not bounds and not select_send_at:
         bound: dict[str, exp.Expr] = {}  # no time constants: no zone table to join
@@ -436,7 +426,7 @@ def _predicate(plan: Plan, chosen: CheckedRule, dialect: str, at: dt.datetime, c
     target = _Target(alias, dict(columns or {}))
     moment_of = _at_moment(at)
     names = ["send_at", *bounds.names]
-    fixed = _fixed_zone(chosen)
+    fixed = _fixed(chosen)
     bound: dict[str, exp.Expr] = {}
     if fixed is not None:
         bound = _constants(names, _row_values(bounds, moment_of(fixed)))
