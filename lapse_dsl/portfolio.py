@@ -37,7 +37,10 @@ __all__ = ["Answers", "Group", "Portfolio", "Stab", "bits"]
 
 MAX_OCCURRENCES = 64  # per campaign in one `within`: past this its window hull is too wide to pay
 _SLACK = 1e-3  # seconds: float timestamps lose microseconds near the ends of the calendar
-_STABS_MAX = 4096  # cached interval tables; cleared wholesale when full
+# Interval tables kept, in campaigns placed: a table holds every campaign of its zone group, and a
+# host ticking with a new `now` every few minutes over hundreds of zones must not keep them all.
+# (Cleared wholesale when full; the evaluator keeps the current call's tables besides.)
+_STABS_BUDGET = 1_000_000
 
 Interval = tuple[float | None, float | None]
 T = TypeVar("T")
@@ -174,6 +177,7 @@ class Portfolio:
         # (slot, value -> mask of the campaigns accepting it, mask of those that do not test the slot)
         self.postings = [(slot, per, self.all & ~guarded[slot]) for slot, per in sorted(postings.items())]
         self._stabs: dict[tuple[Any, ...], Any] = {}
+        self._stabs_max = max(16, _STABS_BUDGET // max(1, self.size))
 
     def static_mask(self, values: Sequence[Any]) -> int:
         """The campaigns whose indexed static tests are not False for ``values``."""
@@ -184,13 +188,18 @@ class Portfolio:
                 mask &= postings.get(x, 0) | free
         return mask
 
+    @property
+    def kept(self) -> int:
+        """How many interval tables are cached."""
+        return len(self._stabs)
+
     def stabs(self, key: tuple[Any, ...], build: Callable[[], T]) -> T:
         """What ``build`` makes for ``key`` (a group, a zone and an instant: interval tables),
         built once and shared by every user of the key."""
         found = self._stabs.get(key)
         if found is None:
             found = build()
-            if len(self._stabs) >= _STABS_MAX:
+            if len(self._stabs) >= self._stabs_max:
                 self._stabs.clear()
             self._stabs[key] = found
         return found

@@ -74,3 +74,22 @@ def test_the_sql_targets_read_the_plan() -> None:
         assert (next_occurrence_sql(rules.plan, dialect="postgres", at=AT, rule=rule)
                 == next_occurrence_sql(rules, dialect="postgres", at=AT, rule=rule))
     assert candidates_sql(rules.plan, dialect="spark") == candidates_sql(rules, dialect="spark")
+
+
+def test_the_index_keeps_a_bounded_number_of_window_tables() -> None:
+    # a host ticking with a new `now` over many zones must not keep every instant's tables
+    from lapse_dsl.portfolio import Portfolio
+
+    plan = lapse_dsl.compile(RULES).plan
+    portfolio = Portfolio(plan)
+    built: list[int] = []
+
+    def build(i: int) -> int:
+        built.append(i)
+        return i
+
+    for i in range(50_000):
+        assert portfolio.stabs(("tick", i), lambda i=i: build(i)) == i  # type: ignore[misc]
+    assert portfolio.stabs(("tick", 49_999), lambda: build(-1)) == 49_999  # the latest are kept: no rebuild
+    assert built[-1] == 49_999
+    assert 0 < portfolio.kept <= 1_000_000 // len(plan.campaigns)  # bounded by campaigns placed
