@@ -36,8 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import nodes as n
 from .evaluate import FLIP_MARGIN, HORIZON, Moment, flip_lengths, search_start
-from .model import CheckedRule
-from .plan import depends_on_time, needs_moment, split
+from .plan import CampaignPlan, depends_on_time
 from .schedule import occurrences
 from .sources import counted
 from .tables import Table, TableCursor
@@ -58,11 +57,12 @@ Entry = tuple[Tz, str, "str | None", Table, int, dt.datetime]
 
 
 class CompiledProgram:
-    """One rule's generated segment code plus its cached occurrence tables. ``index``, the rule's
-    position in its rule set, names the generated functions and constants: ``_seg<index>...``."""
+    """One rule's generated segment code plus its cached occurrence tables. The campaign's index,
+    its position in its rule set, names the generated functions and constants: ``_seg<index>...``."""
 
-    def __init__(self, rule: CheckedRule, slots: Mapping[str, int], index: int) -> None:
-        self.rule = rule
+    def __init__(self, campaign: CampaignPlan, slots: Mapping[str, int]) -> None:
+        self.rule = rule = campaign.rule
+        index = campaign.index
         self._tables: dict[tuple[Tz, dt.datetime], Table] = {}
         self._cursors: dict[tuple[Tz, dt.datetime], tuple[Table, int]] = {}
         self.index = index
@@ -88,9 +88,9 @@ class CompiledProgram:
         self.static = namespace[name + "_static"]
         self.change = namespace[name + "_change"]
         self.leaves = n.predicates(rule.segment)
-        self.split = split(rule.segment)
+        self.split = campaign.split
         # whether the segment's truth depends on the occurrence (else the static test decides it)
-        self.timed = any(needs_moment(p) for p in self.leaves)
+        self.timed = campaign.timed
         self.source = source  # kept for debugging and tests
 
     def inline(self, *, static: bool, names: Iterator[str], acquire: Sequence[str] = (),
@@ -626,8 +626,8 @@ def _skew(warnings: list[str] | None, path: str, value: dt.datetime) -> list[str
     return out
 
 
-def compile_rules(rules: Sequence[CheckedRule], extractor: Extractor) -> list[CompiledProgram]:
-    return [CompiledProgram(rule, extractor.slots, k) for k, rule in enumerate(rules)]
+def compile_rules(campaigns: Sequence[CampaignPlan], extractor: Extractor) -> list[CompiledProgram]:
+    return [CompiledProgram(campaign, extractor.slots) for campaign in campaigns]
 
 
 # The listing of a rule set's code ------------------------------------------------------------

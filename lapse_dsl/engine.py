@@ -74,10 +74,9 @@ class Engine:
         self.clamped = tuple(read.path for read in plan.reads if read.clamped)
         self.reader = Reader(paths, schema, self.naive_zone)
         self.extractor = Extractor(schema, paths, self.naive_zone, self.lazy)
-        rules = [c.rule for c in plan.campaigns]
-        self.compiled: tuple[CompiledProgram, ...] = tuple(compile_rules(rules, self.extractor))
+        self.compiled: tuple[CompiledProgram, ...] = tuple(compile_rules(plan.campaigns, self.extractor))
         self.portfolio = Portfolio(plan)
-        self.results = Results([rule.name for rule in rules])
+        self.results = Results([c.rule.name for c in plan.campaigns])
         self._zones: dict[str | None, dict[str, Zoned]] = {}
         self._moments: tuple[dt.datetime | None, dict[Tz, Moment]] = (None, {})
 

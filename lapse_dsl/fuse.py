@@ -286,8 +286,9 @@ def _evaluate_source(programs: Sequence[CompiledProgram], extractor: Extractor, 
         e.writelines(extractor.statements("uid"))
         _static_phase(e, programs, extractor, helpers, "uid")
         e.writelines(["E = c[1]", "out = None"])
-        if any(_key(program)[0] for program in programs):  # one zone key for every `local` rule
-            e.writelines(_key(next(p for p in programs if _key(p)[0]))[0])
+        local = next((p for p in programs if _key(p)[0]), None)
+        if local is not None:  # one zone key for every `local` rule
+            e.writelines(_key(local)[0])
         for k, program in enumerate(programs):
             _search(e, program, helpers, k)
         with e.block("if out is None:"):

@@ -164,10 +164,6 @@ class Plan:
     def slots(self) -> dict[str, int]:
         return {read.path: read.slot for read in self.reads}
 
-    @property
-    def lazy(self) -> tuple[int, ...]:
-        return tuple(read.slot for read in self.reads if read.lazy)
-
 
 def lower(rules: Sequence[CheckedRule], schema: dict[str, str], default_timezone: str = "UTC") -> Plan:
     """The plan of checked rules against their schema (``default_timezone``: the option)."""

@@ -150,7 +150,6 @@ class Portfolio:
         self.windowed: dict[int, int] = {}  # slot -> mask of the campaigns with an indexed window on it
         self.window = [c.window for c in plan.campaigns]
         groups: dict[tuple[str, str | None, str | None], Group] = {}
-        self.group_of: list[Group] = []
         postings: dict[int, dict[object, int]] = {}  # slot -> value -> mask of the campaigns accepting it
         guarded: dict[int, int] = {}  # slot -> mask of the campaigns with a guard on it
         for c in plan.campaigns:
@@ -172,7 +171,6 @@ class Portfolio:
                 slot = c.window[0]
                 group.windows[slot] = group.windows.get(slot, 0) | bit
                 self.windowed[slot] = self.windowed.get(slot, 0) | bit
-            self.group_of.append(group)
         self.groups = tuple(groups.values())
         # (slot, value -> mask of the campaigns accepting it, mask of those that do not test the slot)
         self.postings = [(slot, per, self.all & ~guarded[slot]) for slot, per in sorted(postings.items())]

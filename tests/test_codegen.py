@@ -168,7 +168,7 @@ def test_fusing_the_same_programs_again_gives_the_same_source() -> None:
     rules = lapse_dsl.compile(NESTED)
     paths = sorted({str(p.path) for rule in rules.rules for p in n.predicates(rule.segment)})
     extractor = Extractor(rules.schema, paths, None)
-    programs = compile_rules(rules.rules, extractor)
+    programs = compile_rules(rules.plan.campaigns, extractor)
     before = [(p.source, dict(p.constants)) for p in programs]
 
     def fuse() -> Fused:
