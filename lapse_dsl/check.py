@@ -19,10 +19,11 @@ from croniter import CroniterError, croniter
 
 from . import nodes as n
 from .errors import Diagnostic
+from .format import format_condition
 from .hints import twelve_hour
 from .model import CheckedRule, CheckResult, Variant
 from .parse import MAX_DURATION_DAYS, source_lines
-from .reach import coverage, never_sends
+from .reach import Use, coverage, never_sends, per_schedule
 from .schema import (
     BUILTIN_ATTRIBUTES,
     CHANNELS,
@@ -34,6 +35,7 @@ from .schema import (
     TYPES,
     did_you_mean,
 )
+from .segments import Resolved, Resolver
 from .templates import Template, TemplateError, source_index, unknown_variable
 from .zones import zone_problem
 
@@ -47,6 +49,7 @@ def check(files: Sequence[n.File]) -> CheckResult:
     whether errors are fatal (``compile`` raises :class:`LapseCheckError`)."""
     checker = _Checker()
     schema = checker.collect_schema(files)
+    checker.segments = Resolver(files, checker)  # named segments: before the campaigns that use them
     rules: list[CheckedRule] = []
     names: dict[str, tuple[str, int]] = {}  # where each campaign name was first defined
     for file in files:
@@ -93,6 +96,7 @@ class _Checker:
         self.file: n.File = n.File(())
         self._lines: dict[str, list[str]] = {}
         self.schema: dict[str, str] = dict(BUILTIN_ATTRIBUTES)  # the rule set's, once collect_schema ran
+        self.segments = Resolver(())  # the rule set's named segments, once check() resolved them
 
     # reporting
     def _report(self, span: n.Span, severity: str, message: str) -> None:
@@ -162,8 +166,7 @@ class _Checker:
                 if kind not in TYPES:
                     self.error(
                         item.type.span,
-                        f"unknown type '{kind}'{did_you_mean(kind, TYPES)} "
-                        "(types: string, number, boolean, time)",
+                        f"unknown type '{kind}'{did_you_mean(kind, TYPES)} (types: {', '.join(TYPES)})",
                     )
                     schema.setdefault(name, _UNTYPED)
                     continue
@@ -224,16 +227,23 @@ class _Checker:
         send = _first(by_type, n.Send)
         if segment is None:
             self.error(rule.span, f"{what} has no segment clause; add one such as 'segment last_used between 2w and 3w'")
-        if send is None:
-            self.error(rule.span, f"{what} has no send clause; add one such as 'send push weekly thu 17:45 local'")
+        variants = [c for c in by_type.get(n.Variant, []) if isinstance(c, n.Variant)]
+        unsent = next((v for v in variants if v.send is None), None)
+        if send is None and (unsent is not None or not variants):  # a send-time experiment needs none
+            also = (f" (variant '{unsent.name.value}' has no send of its own)"
+                    if unsent is not None and any(v.send is not None for v in variants) else "")
+            self.error(rule.span, f"{what} has no send clause{also}; add one such as 'send push weekly thu 17:45 local'")
+        resolved: Resolved | None = None
         if segment is not None:
             if segment.name is not None:
                 self.plain(segment.name.span, segment.name.value, "a segment name")
             self.condition(segment.condition, schema)
-        schedule_ok = send is not None and self.send(send)
+            resolved = self.segments.campaign(self.file, segment)
+        campaign_ok = send is not None and self.send(send)
+        schedule_ok = self.variant_sends(variants, send) and (campaign_ok or send is None)
+        delivery = send if send is not None else next((v.send for v in variants if v.send is not None), None)
         message = _first(by_type, n.Message)
         checked_message = self.message_fields(message.fields) if message else ()
-        variants = [c for c in by_type.get(n.Variant, []) if isinstance(c, n.Variant)]
         checked_variants = self.variants(variants, rule)
         for fields in [message.fields] if message else []:
             self.texts(fields)
@@ -264,12 +274,13 @@ class _Checker:
                 self.in_range(date.date)
         if from_ is not None and until is not None and until.date.value < from_.date.value:
             self.error(until.date.span, f"'until {until.date.value}' is before 'from {from_.date.value}'")
-        if send is not None and isinstance(send.schedule, n.EveryWeeks) and from_ is None:
-            self.error(
-                send.schedule.span,
-                f"'every {send.schedule.interval} weeks' needs a 'from' date to anchor the weeks; "
-                "add a clause such as 'from 2026-12-07'",
-            )
+        for sent in [send, *(v.send for v in variants)]:
+            if sent is not None and isinstance(sent.schedule, n.EveryWeeks) and from_ is None:
+                self.error(
+                    sent.schedule.span,
+                    f"'every {sent.schedule.interval} weeks' needs a 'from' date to anchor the weeks; "
+                    "add a clause such as 'from 2026-12-07'",
+                )
         status = _first(by_type, n.Status)
         if status is not None and status.value.value not in STATUSES:
             self.error(
@@ -278,20 +289,25 @@ class _Checker:
                 "(active, paused or draft)",
             )
         grace = _first(by_type, n.Grace)
-        if segment is not None and send is not None and schedule_ok:
-            self.warn(coverage(segment, send.schedule, reeligible))
-        if any(d.severity == "error" for d in self.diagnostics[start:]):
-            return None
-        assert segment is not None and send is not None
-        self.warn(never_sends(segment, send.schedule, quiet, from_, until))
+        uses = _uses(send, variants)  # each schedule users get, with the variants that use it
+        if segment is not None and uses and schedule_ok:
+            covered = attrs.evolve(segment, condition=resolved.segment) if resolved else segment
+            self.warn(per_schedule(uses, lambda schedule: coverage(covered, schedule, reeligible)))
+        if any(d.severity == "error" for d in self.diagnostics[start:]) or resolved is None:
+            return None  # (no resolved segment: the error is at a named segment it uses)
+        assert segment is not None and delivery is not None
+        written_out = attrs.evolve(segment, condition=resolved.segment)
+        self.warn(resolved.located(
+            per_schedule(uses, lambda schedule: never_sends(written_out, schedule, quiet, from_, until))))
         return CheckedRule(
             name=name,
             source=self.file.source,
             line=rule.span.line,
-            segment=segment.condition,
+            segment=resolved.segment,
+            written=resolved.written,
             segment_name=segment.name.value if segment.name else None,
-            channel=send.channel.value,
-            schedule=send.schedule,
+            channel=delivery.channel.value,
+            schedule=delivery.schedule,
             message=checked_message,
             variants=checked_variants,
             holdout=holdout.percent if holdout else None,
@@ -309,6 +325,8 @@ class _Checker:
 
     # conditions
     def condition(self, cond: n.Condition, schema: dict[str, str]) -> None:
+        if isinstance(cond, (n.SegmentRef, n.Named)):
+            return  # resolved, and its definition checked, by lapse_dsl.segments
         if isinstance(cond, (n.And, n.Or)):
             for op in cond.operands:
                 self.condition(op, schema)
@@ -320,20 +338,18 @@ class _Checker:
         if kind is None:
             return
         attr = str(cond.path)
+        if kind == "clock":  # read only by schedules, never by the segment's back ends
+            self.error(cond.path.span, f"'{attr}' is a clock: it gives a schedule its time of day "
+                       f"('weekly thu at {attr} or 17:45 local') and cannot be tested in a condition")
+            return
         if isinstance(cond, (n.Before, n.After)):
             self.in_range(cond.point)
         if isinstance(cond, (n.Between, n.MoreThanAgo, n.LessThanAgo, n.Before, n.After)):
             if kind != "time":
                 self.error(cond.path.span, f"'{attr}' is a {kind}, but '{_keyword(type(cond))}' needs a time attribute")
                 return
-            if isinstance(cond, n.Between) and cond.low.nominal() >= cond.high.nominal():
-                self.error(
-                    cond.low.span,
-                    f"'between {cond.low} and {cond.high}' is empty: the first duration must be shorter "
-                    f"than the second (write 'between {cond.high} and {cond.low}'?)"
-                    if cond.low.nominal() > cond.high.nominal()
-                    else f"'between {cond.low} and {cond.high}' is empty: the two durations are equal",
-                )
+            if isinstance(cond, n.WINDOWS):
+                self.window(cond)
         elif isinstance(cond, n.Compare):
             self.compare(cond, attr, kind)
         elif isinstance(cond, n.InList):
@@ -350,6 +366,27 @@ class _Checker:
                 cond.path.span,
                 f"'{attr}' is a {kind}, not a boolean; write a comparison such as '{attr} is set'",
             )
+
+    def window(self, cond: n.Between | n.MoreThanAgo | n.LessThanAgo) -> None:
+        if isinstance(cond, n.Between) and cond.low.shortest() >= cond.high.longest():
+            self.error(
+                cond.low.span,
+                f"'between {cond.low} and {cond.high}' is empty: the first duration must be shorter "
+                f"than the second (write 'between {cond.high} and {cond.low}'?)"
+                if cond.low.nominal() > cond.high.nominal()
+                else f"'between {cond.low} and {cond.high}' is empty: the two durations are equal",
+            )
+        elif isinstance(cond, n.Between) and cond.low.longest() > cond.high.shortest():
+            self.warning(
+                cond.low.span,
+                f"'between {cond.low} and {cond.high}' is empty at some occurrences: a month is 28 to 31 days, "
+                f"so {cond.low} can be longer than {cond.high}; write both in months or in days",
+            )
+        for duration in (cond.low, cond.high) if isinstance(cond, n.Between) else (cond.duration,):
+            if duration.unit == "m" and 1 <= duration.amount <= 24:
+                minutes = "1 minute" if duration.amount == 1 else f"{duration.amount} minutes"
+                self.warning(duration.span, f"'{format_condition(cond)}': {duration} is {minutes}; "
+                             f"for months write {duration.amount}mo")
 
     def attribute(self, path: n.Path, schema: dict[str, str], implied: str) -> str | None:
         """The attribute's type; None (with an error) when it is unknown. ``implied`` is the type
@@ -397,7 +434,7 @@ class _Checker:
             if self.plain(sched.span, sched.expression, "a cron expression"):
                 self.cron(sched)
         else:
-            self.clock(sched.at)
+            self.time_of_day(sched.at)
         if isinstance(sched, n.Once):
             self.in_range(sched.date)
         if isinstance(sched, (n.Weekly, n.EveryWeeks)):
@@ -413,6 +450,52 @@ class _Checker:
             if problem:
                 self.error(sched.zone.span, problem)
         return len(self.diagnostics) == start
+
+    def time_of_day(self, at: n.TimeOfDay) -> None:
+        """A schedule's time: a valid clock, or ``at ATTR or HH:MM`` with a ``clock`` attribute."""
+        if isinstance(at, n.Clock):
+            self.clock(at)
+            return
+        self.clock(at.fallback)
+        attr = str(at.path)
+        kind = self.attribute(at.path, self.schema, "clock")
+        if kind is not None and kind != "clock":
+            self.error(
+                at.path.span,
+                f"'{attr}' is a {kind}, but 'at {attr} or {at.fallback}' needs a clock attribute (a time of day "
+                "\"HH:MM\"), declared such as 'attribute preferred_time: clock'",
+            )
+
+    def variant_sends(self, variants: list[n.Variant], send: n.Send | None) -> bool:
+        """Check the variants' own sends (a send-time experiment); False when one is wrong. Every
+        variant sends on the campaign's channel in the campaign's zone (without a campaign send,
+        the first variant's): an experiment varies when a message goes out, never how or in which
+        zone, so that a campaign keeps one delivery zone for every user."""
+        ok = True
+        sends = [(v, v.send) for v in variants if v.send is not None]
+        reference = send if send is not None else sends[0][1] if sends else None
+        whose = "the campaign" if send is not None else f"variant '{sends[0][0].name.value}'" if sends else ""
+        for variant, own in sends:
+            ok = self.send(own) and ok
+            if reference is None or own is reference:
+                continue
+            name = variant.name.value
+            if own.channel.value != reference.channel.value:
+                self.error(
+                    own.channel.span,
+                    f"variant '{name}' sends by {own.channel.value}, but {whose} sends by {reference.channel.value}: "
+                    f"variants test when, not how; write 'send {reference.channel.value} ...'",
+                )
+                ok = False
+            if own.schedule.zone != reference.schedule.zone:
+                self.error(
+                    own.schedule.zone.span,
+                    f"variant '{name}' delivers in {_zone_text(own.schedule.zone)}, but {whose} delivers in "
+                    f"{_zone_text(reference.schedule.zone)}: variants test when, not where; end its schedule in "
+                    f"{_zone_text(reference.schedule.zone)}",
+                )
+                ok = False
+        return ok
 
     def clock(self, clock: n.Clock) -> None:
         if clock.hour > 23 or clock.minute > 59:
@@ -467,7 +550,11 @@ class _Checker:
             if variant.name.value in names:
                 self.error(variant.name.span, f"variant '{variant.name.value}' is defined twice")
             names.add(variant.name.value)
-            out.append(Variant(variant.name.value, variant.percent, self.message_fields(variant.fields)))
+            if variant.send is None and not variant.fields:
+                self.error(variant.span, f"variant '{variant.name.value}' has neither a send nor a message; give it "
+                           "'send CHANNEL SCHEDULE' (its own send time), 'message FIELD \"TEXT\"', or both")
+            out.append(Variant(variant.name.value, variant.percent, self.message_fields(variant.fields),
+                               variant.send.schedule if variant.send is not None else None))
         total = sum(v.percent for v in variants)
         if ok and len(variants) > 1 and round(total * 100) != 10000:
             self.error(variants[0].span, f"variant percentages add up to {total:g}%, not 100%")
@@ -570,6 +657,22 @@ def _decimals(value: float) -> int:
     ``value * 100`` is not exact in binary, 33.34 * 100 == 3333.9999999999995."""
     exponent = Decimal(repr(value)).as_tuple().exponent
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def _uses(send: n.Send | None, variants: list[n.Variant]) -> list[Use]:
+    """The schedules a campaign's users get, each with the variants whose users get it (the
+    campaign's own is used by the variants without a send, or by everyone without variants)."""
+    by_schedule: dict[n.Schedule, list[str]] = {}
+    if send is not None and (not variants or any(v.send is None for v in variants)):
+        by_schedule[send.schedule] = [v.name.value for v in variants if v.send is None]
+    for v in variants:
+        if v.send is not None:
+            by_schedule.setdefault(v.send.schedule, []).append(v.name.value)
+    return [(tuple(names), schedule) for schedule, names in by_schedule.items()]
+
+
+def _zone_text(zone: n.Zone) -> str:
+    return f'"{zone.name}"' if zone.kind == "named" else zone.kind
 
 
 _UNTYPED = "?"  # a declared attribute whose type is wrong: referenced silently, the declaration errs

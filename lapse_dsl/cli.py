@@ -4,6 +4,7 @@ records under ``--strict``. No Python traceback ever reaches the user."""
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import datetime as dt
 import json
@@ -15,17 +16,21 @@ from pathlib import Path
 from typing import IO
 
 from . import __version__
+from . import nodes as n
 from .batch import history_of, run_batch
 from .check import check
-from .errors import Diagnostic, LapseError, LapseSyntaxError, UnsupportedError, UserDataError, render
-from .format import format_file
+from .errors import Diagnostic, LapseCheckError, LapseError, LapseSyntaxError, UnsupportedError, UserDataError, render
+from .format import format_condition, format_file, quote
+from .model import CheckResult
 from .parse import parse
 from .plugin import Plugin
 from .projection import project
-from .ruleset import FIRST_INSTANT, LAST_INSTANT, parse_sources, read_text, rule_files
+from .ruleset import FIRST_INSTANT, LAST_INSTANT, RuleSet, parse_sources, read_sources, read_text, rule_files
 from .schema import did_you_mean
+from .segments import Resolver, as_campaigns, used_by
 from .sources import SQLITE, Source, SourceError, counted, open_source, problem, redact
 from .sql import DIALECTS, candidates_sql, next_occurrence_sql, segment_sql
+from .userdata import user_id_of
 from .warehouse import is_database, open_database, table_problem
 from .zones import get_zone, zone_problem
 
@@ -103,6 +108,25 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--now", type=_instant, help="evaluation instant, ISO-8601 with offset (default: the current time)")
     _zone_options(e)
     e.set_defaults(func=_cmd_explain)
+
+    sg = sub.add_parser(
+        "segments", help="list named segments, the campaigns that use them and their sizes",
+        description="List each named segment (segment \"NAME\" = CONDITION): where it is defined,\n"
+                    "its definition and the campaigns that use it, directly or through another\n"
+                    "named segment. With --users, count the users in it at --now, on each user's\n"
+                    "own wall clock.",
+        epilog="example:\n  lapse segments rules/ --users users.jsonl --now 2026-11-30T00:00:00Z",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sg.add_argument("rules", metavar="RULES", help="a .lapse file or a folder of them")
+    sg.add_argument("--users", metavar="SOURCE",
+                    help="count each segment's users: .jsonl/.ndjson, .csv, .db/.sqlite/.sqlite3, or - for JSON lines "
+                         "on stdin")
+    sg.add_argument("--table", help="SQLite table to read (default: users)")
+    sg.add_argument("--now", type=_instant, help="the instant to count at, ISO-8601 with offset (default: the current time)")
+    sg.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    _zone_options(sg)
+    sg.set_defaults(func=_cmd_segments)
     return p
 
 
@@ -344,6 +368,90 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         return 1
     _print(str(explanation))
     return 0
+
+
+def _cmd_segments(args: argparse.Namespace) -> int:
+    for flag, zone in (("--default-timezone", args.default_timezone), ("--naive-timezone", args.naive_timezone)):
+        if zone is not None and get_zone(zone) is None:
+            raise UsageError(f"{flag} {zone}: {zone_problem(zone)}")
+    if args.users is None:
+        for flag in ("--now", "--table"):
+            if getattr(args, flag[2:]) is not None:
+                raise UsageError(f"{flag} applies with --users (the sizes are counted over its users)")
+    elif is_database(args.users):
+        raise UsageError("lapse segments counts every user, so --users is a file or - (standard input): a database "
+                         "source returns only the users a campaign may select")
+    elif args.table is not None and Path(args.users).suffix.lower() not in SQLITE:
+        raise UsageError("--table applies to a SQLite file, not to JSON lines or CSV")
+    if not Path(args.rules).exists():
+        raise UsageError(f"{args.rules}: no such file or folder")
+    files, syntax = parse_sources(read_sources(args.rules))
+    if syntax:
+        raise LapseSyntaxError(syntax)
+    result = check(files)
+    if result.errors:
+        raise LapseCheckError(result.errors)
+    definitions = Resolver(files).definitions  # the files checked: resolving again reports nothing
+    users = used_by(definitions, result.rules)
+    sizes: dict[str, collections.Counter[str]] | None = None
+    read = rejected = 0
+    now = args.now or dt.datetime.now(dt.UTC)
+    if args.users is not None:
+        try:
+            source = open_source(args.users, result.schema, args.table)
+        except SourceError as exc:
+            raise UsageError(str(exc)) from None
+        zones = {f.source: next((i.name.value for i in f.items if isinstance(i, n.DefaultTimezone)), None) for f in files}
+        counter = RuleSet(CheckResult(as_campaigns(definitions, zones), result.schema, ()),
+                          default_timezone=args.default_timezone, naive_timezone=args.naive_timezone)
+        sizes = {d.name: collections.Counter() for d in definitions}
+        with source:
+            for line, record in source:
+                read += 1
+                user_id: str | None = None
+                try:
+                    if isinstance(record, str):
+                        raise UserDataError(record)  # a line that is not a record
+                    user_id = user_id_of(record)  # as `lapse run`: a record without one is rejected
+                    answers = counter.in_segment(record, now)
+                except Exception as exc:  # a bad record costs that record only, never a traceback
+                    rejected += 1
+                    reason = exc.render("cli") if isinstance(exc, UserDataError) else problem(exc)
+                    print(json.dumps({"line": line, "user_id": user_id, "error": reason}), file=sys.stderr)
+                    continue
+                for name, counts in sizes.items():
+                    counts[_VERDICT[answers.get(name, False)]] += 1
+    if args.format == "json":
+        listed = [{
+            "name": d.name, "source": d.source, "line": d.line, "column": d.column,
+            "definition": format_condition(d.condition), "uses": list(d.uses),
+            "used_by": [{"campaign": c, "through": list(through)} for c, through in users[d.name]],
+            "users": None if sizes is None else {**{k: sizes[d.name][k] for k in _VERDICT.values()}, "rejected": rejected},
+        } for d in definitions]
+        at = None if sizes is None else _iso(now)
+        _print(json.dumps({"at": at, "read": None if sizes is None else read, "segments": listed}, indent=2,
+                          ensure_ascii=False))
+        return 0
+    if not definitions:
+        print("no named segments: define one at the top level of a file with 'segment \"NAME\" = CONDITION'",
+              file=sys.stderr)
+    blocks = []
+    for d in definitions:
+        lines = [f"segment {quote(d.name)} = {format_condition(d.condition)}", f"  defined at {d.source}:{d.line}:{d.column}"]
+        named = [quote(c) + (f" (through {', '.join(quote(t) for t in through)})" if through else "")
+                 for c, through in users[d.name]]
+        lines.append(f"  used by {', '.join(named)}" if named else "  used by no campaign")
+        if sizes is not None:
+            c = sizes[d.name]
+            lines.append(f"  at {_iso(now)}: {c['in']} in, {c['out']} out, {c['unknown']} unknown, "
+                         f"{rejected} rejected ({counted(read, 'record')} read)")
+        blocks.append("\n".join(lines))
+    if blocks:
+        _print("\n\n".join(blocks))
+    return 0
+
+
+_VERDICT = {True: "in", False: "out", None: "unknown"}
 
 
 def _print(text: str) -> None:

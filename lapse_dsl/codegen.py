@@ -42,6 +42,7 @@ from .sources import counted
 from .tables import Table, TableCursor
 from .timecalc import UTC, Tz
 from .userdata import CLOCK_SKEW_ATTRIBUTES, lookup, parse_time, read_value, skew_warning
+from .windows import Offset, bounds, offsets
 
 if TYPE_CHECKING:
     from .evaluate import Program
@@ -70,7 +71,7 @@ class CompiledProgram:
         self.slots = slots
         self.constants = _Constants()
         names = helper_names(name)
-        self.durations: list[n.Duration] = []  # the layout of the bounds tuple every function shares
+        self.durations: list[Offset] = []  # the layout of the bounds tuple every function shares
         e = Emitter()
         _segment_source(e, name, rule.segment, slots, self.constants, self.durations, names, static=False)
         _segment_source(e, name + "_static", rule.segment, slots, self.constants, self.durations, names, static=True)
@@ -81,7 +82,8 @@ class CompiledProgram:
         if self.durations:  # complete now: the layout of this rule's bounds tuple, and its key in a moment's cache
             self.constants[self.bounds_names[1]] = self.durations
             # the key names the layout, not the rule: rules (of any rule set) sharing a moment share a layout's bounds
-            self.constants[self.bounds_names[0]] = "bounds " + " ".join(f"{d.amount}{d.unit}" for d in self.durations)
+            self.constants[self.bounds_names[0]] = "bounds " + " ".join(
+                f"{'-' if sign < 0 else '+'}{d.amount}{d.unit}" for d, sign in self.durations)
         namespace: dict[str, Any] = dict(self.constants)
         self.filename = exec_source(source, name, namespace, name)
         self.segment = namespace[name]
@@ -265,7 +267,7 @@ def _drain() -> None:
 
 
 def _segment_source(e: Emitter, name: str, cond: n.Condition, slots: Mapping[str, int], constants: _Constants,
-                    durations: list[n.Duration], names: Iterator[str], *, static: bool) -> None:
+                    durations: list[Offset], names: Iterator[str], *, static: bool) -> None:
     """A function ``name(v, m)`` (``name(v)`` when static) returning the three-valued truth,
     after the helper functions it calls."""
     gen = _Gen(slots, static, constants, durations, name.removesuffix("_static"), names)
@@ -296,13 +298,13 @@ class _Gen:
     predicates (always first) exclude costs no zone or window work."""
 
     def __init__(self, slots: Mapping[str, int], static: bool, constants: _Constants,
-                 durations: list[n.Duration], key: str, names: Iterator[str], *, inline: bool = False,
+                 durations: list[Offset], key: str, names: Iterator[str], *, inline: bool = False,
                  acquire: Sequence[str] = (), fetch: Sequence[str] | None = None, start: str = "") -> None:
         self.slots = slots
         self.static = static
         self.inline = inline
         self.constants = constants  # shared by every function of the program
-        self.durations = durations  # the program's window lengths, in the order of its bounds tuple
+        self.durations = durations  # the program's window offsets, in the order of its bounds tuple
         self.key = key  # the program's name: the prefix of every name generated for it
         self.names = names  # the names of the helper functions, shared by every function of a namespace
         self.fetch = self.fetched = False
@@ -318,14 +320,14 @@ class _Gen:
     def const(self, value: object) -> str:
         return _const(self.constants, self.key, value)
 
-    def bound(self, duration: n.Duration) -> str:
-        """``T(-D)`` for this occurrence, from a tuple of bounds computed once per occurrence and
+    def bound(self, offset: Offset) -> str:
+        """``T(±D)`` for this occurrence, from a tuple of bounds computed once per occurrence and
         shared by every user: ``b[k]``."""
-        if duration not in self.durations:
-            self.durations.append(duration)
+        if offset not in self.durations:
+            self.durations.append(offset)
         self.fetch = True
         self.moment = self.moment or self.custom_fetch is None
-        return f"b[{self.durations.index(duration)}]"
+        return f"b[{self.durations.index(offset)}]"
 
     def _fetched(self, lines: list[str]) -> list[str]:
         """Prefix ``lines`` with what they need first: ``m`` (inline mode) and ``b``."""
@@ -386,6 +388,7 @@ class _Gen:
             # not not x is x, unknown included
             last = f"{out} = None if {inner} is None else not {inner}" if negations % 2 else f"{out} = {inner}"
             return [*self._value(cond, inner), last]
+        cond = n.leaf(cond)
         test, nullable = self.predicate(cond)
         if test is None:
             return [f"{out} = None"]
@@ -405,6 +408,7 @@ class _Gen:
                 lines += self._value(op, t)
                 lines += [f"if {t} is {stop}:", *self._indent(self._exit(stop)), f"if {t} is None:", "    r = None"]
                 continue
+            op = n.leaf(op)
             test, nullable = self.predicate(op)
             if test is None:
                 lines.append("r = None")
@@ -440,17 +444,22 @@ class _Gen:
         if isinstance(p, n.IsSet):
             var = self._var(p.path)
             return (f"{var} is None" if p.negated else f"{var} is not None"), False
-        if isinstance(p, (n.Between, n.MoreThanAgo, n.LessThanAgo)) and self.static:
+        if isinstance(p, n.WINDOWS) and self.static:
             return None, True
         if isinstance(p, (n.Before, n.After)) and isinstance(p.point, n.DateLit) and self.static:
             return None, True  # a date is local midnight in the delivery zone
         var = self._var(p.path)
-        if isinstance(p, n.Between):
-            return f"{self.bound(p.high)} < {var} <= {self.bound(p.low)}", True
-        if isinstance(p, n.MoreThanAgo):
-            return f"{var} < {self.bound(p.duration)}", True
-        if isinstance(p, n.LessThanAgo):
-            return f"{var} > {self.bound(p.duration)}", True
+        if isinstance(p, n.WINDOWS):  # lapse_dsl.windows: which instants, and whether each edge is inside
+            for offset in offsets(p):  # the bounds tuple's layout: in the order written
+                self.bound(offset)
+            low, high = bounds(p)
+            if low is not None and high is not None:
+                return (f"{self.bound(low.offset)} {'<=' if low.inclusive else '<'} {var} "
+                        f"{'<=' if high.inclusive else '<'} {self.bound(high.offset)}"), True
+            if low is not None:
+                return f"{var} {'>=' if low.inclusive else '>'} {self.bound(low.offset)}", True
+            assert high is not None
+            return f"{var} {'<=' if high.inclusive else '<'} {self.bound(high.offset)}", True
         if isinstance(p, (n.Before, n.After)):
             op = "<" if isinstance(p, n.Before) else ">"
             if isinstance(p.point, n.InstantLit):

@@ -9,7 +9,8 @@ same):
 - :class:`ReferenceEvaluator` walks the AST rule by rule. It is the definition, and ``explain``
   is it recording its steps.
 - :class:`CompiledEvaluator` runs the generated code: for a small rule set and a ``dict`` user
-  with no ``since`` or history, the fused functions of :mod:`lapse_dsl.fuse`; for every other call
+  with no ``since`` or history, the fused functions of :mod:`lapse_dsl.fuse` (``evaluate`` not for
+  a rule set with a :attr:`~lapse_dsl.model.CheckedRule.personal` campaign); for every other call
   and any number of campaigns, the portfolio path (:mod:`lapse_dsl.portfolio`), which reads the
   user once and visits only the campaigns the index leaves.
 
@@ -24,6 +25,7 @@ from typing import Any
 
 import attrs
 
+from . import nodes as n
 from .codegen import CompiledProgram, Extractor, compile_rules
 from .errors import UserDataError
 from .evaluate import (
@@ -41,13 +43,15 @@ from .evaluate import (
     search_start,
     truth,
 )
-from .explain import Explanation, RuleTrace, condition_traces, summary
+from .explain import Explanation, RuleTrace, condition_traces, own_schedule, summary
 from .fuse import FUSE_MAX, Fused, Results
 from .model import CheckedRule, Decision, decision_order
+from .personal import schedule_for
 from .plan import Plan
 from .portfolio import MAX_OCCURRENCES, Answers, Group, Portfolio, Stab, bits
 from .schedule import occurrences
-from .timecalc import Tz
+from .tables import Table, TableCursor
+from .timecalc import UTC, Tz
 from .userdata import Reader, maybe_user_id, skew_warning, user_id_of
 from .zones import get_zone
 
@@ -79,6 +83,7 @@ class Engine:
         self.results = Results([c.rule.name for c in plan.campaigns])
         self._zones: dict[str | None, dict[str, Zoned]] = {}
         self._moments: tuple[dt.datetime | None, dict[Tz, Moment]] = (None, {})
+        self.personal = PersonalTables()
 
     def zone(self, rule: CheckedRule, user: Mapping[str, Any]) -> Zoned:
         """The rule's delivery zone for this user; for ``local`` rules cached per timezone value
@@ -107,6 +112,37 @@ class Engine:
         if moment is None:
             moment = cache[1][zone] = Moment.of(at, zone)
         return moment
+
+
+class PersonalTables:
+    """Occurrence tables for the schedules users of personal campaigns get (a variant's, or a
+    campaign's at one user's hour), shared by every user of the same schedule, ``from`` date and
+    zone, as a rule's own tables are (:meth:`lapse_dsl.codegen.CompiledProgram.moments`): their
+    moments cache their window bounds, so a user costs a seek, not a schedule. Thread-safe as
+    those are (a table is published whole; a full cache is dropped, never edited in place)."""
+
+    MAX = 4096  # tables kept (a day's worth per schedule and zone); cleared wholesale when full
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple[Any, ...], Table] = {}
+
+    def cursor(self, schedule: n.Schedule, from_date: dt.date | None, zone: Tz, start: dt.datetime) -> TableCursor:
+        # from the UTC midnight before `start`, so the calls of a day (a batch, a ticking host) share one
+        base = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        key = (schedule, from_date, zone, base)
+        table = self._tables.get(key)
+        if table is None:
+            if len(self._tables) >= self.MAX:
+                self._tables = {}
+
+            def source(at: dt.datetime) -> Iterator[Moment]:
+                return (Moment(o.at, o.wall, zone) for o in occurrences(schedule, zone, at, from_date))
+
+            def restart(at: dt.datetime) -> TableCursor:
+                return self.cursor(schedule, from_date, zone, at)
+
+            table = self._tables.setdefault(key, Table(source, base, restart))
+        return TableCursor(table, table.index(start, jump=False) if start > base else 0)
 
 
 class _Checked:
@@ -238,8 +274,11 @@ class ReferenceEvaluator(_Checked):
             zone, zone_name, fallback = delivery_zone(rule, user, self.engine.default_timezone)
             if fallback and fallback not in notes:
                 notes.append(fallback)
-            moment = next_occurrence(rule.schedule, zone, now, rule.from_date)
-            conditions = condition_traces(rule.segment, values, moment) if moment else []
+            own = schedule_for(rule, user, user_id)  # the user's variant's, at the user's own time
+            if own.warning is not None and own.warning not in notes:
+                notes.append(own.warning)
+            moment = next_occurrence(own.schedule, zone, now, rule.from_date)
+            conditions = condition_traces(rule.written, values, moment) if moment else []
             first = truth(rule.segment, values, moment) if moment else None
             preview = rule if rule.status == "active" else as_active(rule)
             outcome = search(preview, ReferenceProgram(preview), values, user, user_id, zone, zone_name, now, since, past, ())
@@ -249,7 +288,7 @@ class ReferenceEvaluator(_Checked):
                 outcome = attrs.evolve(outcome, decision=None)
             traces.append(
                 RuleTrace(rule.name, rule.status, zone_name, moment.at.astimezone(zone) if moment else None, first,
-                          tuple(conditions), outcome.decision, reason)
+                          tuple(conditions), outcome.decision, reason, own_schedule(own) if rule.personal else None)
             )
         return Explanation(user_id, now, tuple(traces), tuple(notes))
 
@@ -295,7 +334,7 @@ class CompiledEvaluator(_Checked):
             warnings = (*skew, fallback) if fallback else skew
             for k in ks:
                 outcome = search(self.rules[k], engine.compiled[k], values, user, user_id, zone, zone_name, now, since,
-                                 past, warnings, False, end, listed.get(k))
+                                 past, warnings, False, end, listed.get(k), engine.personal.cursor)
                 if outcome.decision is not None:
                     decisions.append(outcome.decision)
         if len(decisions) > 1:
@@ -397,6 +436,8 @@ class CompiledEvaluator(_Checked):
 
         def found(k: int) -> Iterator[Moment] | None:
             rule = self.rules[k]
+            if rule.personal:  # each user has their own occurrences: always a candidate, never listed
+                return None
             start = search_start(rule, zone, search_lower(rule, zone, now, since))
             key = (rule.schedule, rule.from_date, start)
             if key not in shared:

@@ -7,21 +7,22 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any, Protocol
 
 import attrs
 
 from . import nodes as n
-from .buckets import bucket, in_percent
 from .errors import UserDataError
 from .model import CheckedRule, Decision, HistoryEntry
+from .personal import held_out, schedule_for, variant_of
 from .plan import fallback_zone, fixed_zone, needs_moment
 from .schedule import occurrences, offsets_near
 from .templates import TemplateError, message_variables
 from .timecalc import Tz, iso_utc, local_midnight, local_wall, resolve, shift, shift_wall
 from .userdata import as_string, parse_time, short_repr
+from .windows import Offset, Window, bounds, flips
 from .zones import get_zone
 
 __all__ = [
@@ -55,13 +56,13 @@ def parse_history(history: Iterable[Mapping[str, Any]], naive_zone: Tz | None, u
 class Moment:
     """The instant a segment is judged at, with its nominal wall time in the delivery zone."""
 
-    __slots__ = ("_back", "_local", "_stamp", "at", "cache", "wall", "zone")
+    __slots__ = ("_bounds", "_local", "_stamp", "at", "cache", "wall", "zone")
 
     def __init__(self, at: dt.datetime, wall: dt.datetime, zone: Tz) -> None:
         self.at = at
         self.wall = wall
         self.zone = zone
-        self._back: dict[n.Duration, dt.datetime] = {}
+        self._bounds: dict[Offset, dt.datetime] = {}
         self.cache: dict[str, tuple[dt.datetime, ...]] = {}  # compiled programs' bounds tuples
         self._local: dt.datetime | None = None
         self._stamp: str | None = None
@@ -80,10 +81,10 @@ class Moment:
             self._stamp = self.wall.isoformat(timespec="minutes")
         return self._stamp
 
-    def fill(self, key: str, durations: list[n.Duration]) -> tuple[dt.datetime, ...]:
-        """Compute and remember the bounds ``T(-D)`` for ``durations`` under ``key``."""
-        bounds = self.cache[key] = tuple(self.back(d) for d in durations)
-        return bounds
+    def fill(self, key: str, offsets: list[Offset]) -> tuple[dt.datetime, ...]:
+        """Compute and remember the bounds ``T(±D)`` for ``offsets`` under ``key``."""
+        found = self.cache[key] = tuple(self.bound(o) for o in offsets)
+        return found
 
     @classmethod
     def of(cls, at: dt.datetime, zone: Tz) -> Moment:
@@ -91,14 +92,20 @@ class Moment:
 
     def back(self, duration: n.Duration) -> dt.datetime:
         """``T(-D)``: the same wall time D earlier for calendar units, exactly D earlier otherwise."""
-        bound = self._back.get(duration)
-        if bound is None:
+        return self.bound((duration, -1))
+
+    def bound(self, offset: Offset) -> dt.datetime:
+        """``T(sign * D)``, measured from the occurrence's nominal wall time for calendar units
+        (:mod:`lapse_dsl.windows`), exactly otherwise."""
+        found = self._bounds.get(offset)
+        if found is None:
+            duration, sign = offset
             if duration.calendar:
-                bound = shift_wall(self.wall, self.zone, duration, -1)
+                found = shift_wall(self.wall, self.zone, duration, sign)
             else:
-                bound = self.at - duration.nominal()
-            self._back[duration] = bound
-        return bound
+                found = self.at + sign * duration.nominal()
+            self._bounds[offset] = found
+        return found
 
     def point(self, point: n.TimePoint) -> dt.datetime:
         if isinstance(point, n.InstantLit):
@@ -137,6 +144,9 @@ def truth(cond: n.Condition, values: Mapping[str, Any], moment: Moment | None) -
             cond, negations = cond.operand, negations + 1
         v = truth(cond, values, moment)
         return v if v is None or negations % 2 == 0 else not v
+    if isinstance(cond, n.Named):  # a named segment (explain's tree): its definition's truth
+        return truth(cond.condition, values, moment)
+    assert not isinstance(cond, n.SegmentRef)  # the checker resolved every reference
     if moment is None and needs_moment(cond):
         return None
     x = values[str(cond.path)]
@@ -147,12 +157,8 @@ def truth(cond: n.Condition, values: Mapping[str, Any], moment: Moment | None) -
     if isinstance(cond, (n.Before, n.After)):
         point = cond.point.value if isinstance(cond.point, n.InstantLit) else _at(moment).point(cond.point)
         return bool(x < point) if isinstance(cond, n.Before) else bool(x > point)
-    if isinstance(cond, n.Between):
-        return bool(_at(moment).back(cond.high) < x <= _at(moment).back(cond.low))
-    if isinstance(cond, n.MoreThanAgo):
-        return bool(x < _at(moment).back(cond.duration))
-    if isinstance(cond, n.LessThanAgo):
-        return bool(x > _at(moment).back(cond.duration))
+    if isinstance(cond, n.WINDOWS):
+        return inside(cond, x, _at(moment))
     if isinstance(cond, n.Compare):
         return compare(cond.op, x, cond.value.value)
     if isinstance(cond, n.InList):
@@ -161,16 +167,26 @@ def truth(cond: n.Condition, values: Mapping[str, Any], moment: Moment | None) -
     return bool(x)  # Truthy: the checker made sure it is a boolean
 
 
-def window_bounds(p: n.Between | n.MoreThanAgo | n.LessThanAgo, moment: Moment) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """The instants between which a window predicate's attribute lies at ``moment`` (None: open):
-    ``between A and B`` is ``(T(-B), T(-A)]``, ``more than D ago`` is ``(-inf, T(-D))``, ``less
-    than D ago`` is ``(T(-D), +inf)``, as :func:`truth` tests them. The portfolio index
+def inside(p: Window, x: dt.datetime, moment: Moment) -> bool:
+    """Whether ``x`` lies in the window ``p`` at ``moment`` (:func:`lapse_dsl.windows.bounds`)."""
+    low, high = bounds(p)
+    if low is not None:
+        edge = moment.bound(low.offset)
+        if not (edge <= x if low.inclusive else edge < x):
+            return False
+    if high is not None:
+        edge = moment.bound(high.offset)
+        if not (x <= edge if high.inclusive else x < edge):
+            return False
+    return True
+
+
+def window_bounds(p: Window, moment: Moment) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The instants between which a window predicate's attribute lies at ``moment`` (None: open;
+    whether an edge itself is inside is :func:`inside`'s to say). The portfolio index
     (:mod:`lapse_dsl.portfolio`) places campaigns by these intervals."""
-    if isinstance(p, n.Between):
-        return moment.back(p.high), moment.back(p.low)
-    if isinstance(p, n.MoreThanAgo):
-        return None, moment.back(p.duration)
-    return moment.back(p.duration), None
+    low, high = bounds(p)
+    return (None if low is None else moment.bound(low.offset)), (None if high is None else moment.bound(high.offset))
 
 
 def _at(moment: Moment | None) -> Moment:
@@ -196,30 +212,23 @@ def compare(op: str, x: Any, v: Any) -> bool:
     return bool(x >= v)
 
 
-def time_predicates(cond: n.Condition) -> Iterator[n.Between | n.MoreThanAgo | n.LessThanAgo]:
+def time_predicates(cond: n.Condition) -> Iterator[Window]:
     """The predicates whose truth depends on the occurrence (before/after a fixed point do not)."""
-    if isinstance(cond, (n.And, n.Or)):
-        for op in cond.operands:
-            yield from time_predicates(op)
-    elif isinstance(cond, n.Not):
-        yield from time_predicates(cond.operand)
-    elif isinstance(cond, (n.Between, n.MoreThanAgo, n.LessThanAgo)):
-        yield cond
+    for p in n.predicates(cond):
+        if isinstance(p, n.WINDOWS):
+            yield p
 
 
 def flip_lengths(cond: n.Condition) -> tuple[tuple[str, dt.timedelta], ...]:
-    """(attribute, nominal length) for every window edge of the segment: where its truth can flip."""
-    return tuple(
-        (str(p.path), d.nominal())
-        for p in time_predicates(cond)
-        for d in ((p.low, p.high) if isinstance(p, n.Between) else (p.duration,))
-    )
+    """(attribute, offset) for every window edge of the segment: its truth can flip when the
+    occurrence passes the attribute's value plus the offset (:func:`lapse_dsl.windows.flips`)."""
+    return tuple((str(p.path), offset) for p in time_predicates(cond) for offset in flips(p))
 
 
 def next_change(edges: Iterable[tuple[dt.datetime | None, dt.timedelta]], after: dt.datetime) -> dt.datetime | None:
     """The earliest instant after which the segment's truth may differ from its truth at ``after``
     (conservative by FLIP_MARGIN), or None when it can never change again. ``edges`` pairs each
-    window edge's attribute value with the edge's nominal length: the truth flips near value + length."""
+    window edge's attribute value with the edge's offset: the truth flips near value + offset."""
     earliest: dt.datetime | None = None
     for x, length in edges:
         if x is not None:
@@ -286,14 +295,19 @@ class Cursor(Protocol):
         """Jump: the cost is independent of how far ``start`` is (no occurrence in between is made)."""
 
 
+# (schedule, from date, zone, start) -> a cursor over the schedule's occurrences from start
+Cursors = Callable[[n.Schedule, dt.date | None, Tz, dt.datetime], Cursor]
+
+
 class _GeneratorCursor:
-    def __init__(self, rule: CheckedRule, zone: Tz, start: dt.datetime) -> None:
-        self.rule = rule
+    def __init__(self, schedule: n.Schedule, from_date: dt.date | None, zone: Tz, start: dt.datetime) -> None:
+        self.schedule = schedule
+        self.from_date = from_date
         self.zone = zone
         self.seek(start)
 
     def seek(self, start: dt.datetime) -> None:
-        self._it = occurrences(self.rule.schedule, self.zone, start, self.rule.from_date)
+        self._it = occurrences(self.schedule, self.zone, start, self.from_date)
 
     def next(self) -> Moment | None:
         occ = next(self._it, None)
@@ -317,7 +331,7 @@ class ReferenceProgram:
         return next_change(((values[path], length) for path, length in self._edges), after)
 
     def moments(self, zone: Tz, start: dt.datetime) -> Cursor:
-        return _GeneratorCursor(self.rule, zone, start)
+        return _GeneratorCursor(self.rule.schedule, self.rule.from_date, zone, start)
 
 
 def search(
@@ -335,13 +349,18 @@ def search(
     reasons: bool = True,
     end: dt.datetime | None = None,
     listed: Sequence[Moment] | None = None,
+    cursors: Cursors | None = None,
 ) -> Outcome:
     """The earliest qualifying occurrence of ``rule`` for this user, as a decision. Without
     ``reasons`` (the per-user hot path) a missing decision is not explained. With ``end`` (``now +
     within``) a decision sending at or after ``end`` is not made, and the search stops there: the
     answer is the unbounded answer filtered to ``send_at < end``. ``listed``, with ``end``: the
     rule's occurrences from where this search starts to before ``end``, made once for every user
-    of the zone (the portfolio's window tables), so the search need not make them."""
+    of the zone (the portfolio's window tables), so the search need not make them. For a
+    :attr:`~lapse_dsl.model.CheckedRule.personal` rule the occurrences are the user's own
+    (:func:`lapse_dsl.personal.schedule_for`), never the program's shared ones nor ``listed``:
+    made by ``cursors`` (occurrence tables the compiled path shares between the users of one
+    variant's schedule and zone), else (and at a user's own hour) generated for this search."""
     if rule.status != "active":
         what = "a draft: it is checked and previewed but never sends" if rule.status == "draft" else "paused"
         return Outcome(None, f"status {rule.status}: the campaign is {what}")
@@ -349,6 +368,12 @@ def search(
     if own_sends and rule.reeligible is None:
         return _no_decision(reasons, f"already received on {iso_utc(own_sends[-1])}; without 'reeligible after' "
                                      "a campaign reaches a user once")
+    personal = None
+    if rule.personal:
+        personal = schedule_for(rule, user, user_id)
+        if personal.warning is not None:
+            warnings = (*warnings, personal.warning)
+        listed = None
     if listed is not None and not own_sends and not rule.controlled:
         # nothing blocks or moves an occurrence: the first one in the segment is the decision
         for occurrence in listed:
@@ -366,7 +391,13 @@ def search(
     if start > horizon:  # a `from` date past the horizon
         return _no_decision(reasons, _BEYOND_HORIZON)
     first_block = ""
-    cursor = program.moments(zone, start)
+    if personal is None:
+        cursor = program.moments(zone, start)
+    else:
+        # a variant's schedule is shared by many users, so a shared table pays; one user's own hour
+        # is shared by few (a table makes a chunk of occurrences where a search needs one or two)
+        make = cursors if cursors is not None and personal.clock is None else _GeneratorCursor
+        cursor = make(personal.schedule, rule.from_date, zone, start)
     # Occurrences are never generated past the horizon: a resume point beyond it ends the search
     # (the next occurrence would lie beyond it), and a seek jumps (see Cursor.seek).
     while True:
@@ -522,23 +553,16 @@ def decision(
     now: dt.datetime,
     warnings: tuple[str, ...],
 ) -> Decision:
-    held_out = rule.holdout is not None and in_percent(bucket("holdout", rule.salt, user_id), rule.holdout)
+    held = held_out(rule, user_id)
     variant = None
     fields = dict(rule.message) if rule.message else {}
-    if rule.variants and not held_out:
-        b = bucket("variant", rule.salt, user_id)
-        cumulative = 0.0
-        chosen = rule.variants[-1]
-        for v in rule.variants:
-            cumulative += v.percent
-            if in_percent(b, cumulative):
-                chosen = v
-                break
+    chosen = variant_of(rule, user_id) if rule.variants and not held else None
+    if chosen is not None:
         variant = chosen.name
         fields.update(dict(chosen.message))
     local = occ.local() if send_at is occ.at else send_at.astimezone(zone)
     message: dict[str, str] = {}
-    if not held_out and fields:
+    if not held and fields:
         variables = message_variables(user, rule.name, local.isoformat())
         for name, template in fields.items():
             try:
@@ -546,7 +570,7 @@ def decision(
             except TemplateError as exc:
                 raise UserDataError(f"{rule.name}: message {name} cannot be rendered: {exc}", user_id=user_id) from None
     # positional: keyword calls to an attrs __init__ cost twice as much
-    return Decision(rule.name, rule.channel, user_id, send_at, local, zone_name, send_at <= now, held_out, variant,
+    return Decision(rule.name, rule.channel, user_id, send_at, local, zone_name, send_at <= now, held, variant,
                     message, _key(rule.name, user_id, occ.stamp()), warnings)
 
 

@@ -12,11 +12,12 @@ import attrs
 
 from . import nodes as n
 from .evaluate import Moment, Outcome, Truth, truth
-from .format import format_condition
+from .format import format_condition, format_schedule
 from .model import Decision
+from .personal import UserSchedule
 from .timecalc import iso_utc
 
-__all__ = ["ConditionTrace", "Explanation", "RuleTrace", "condition_traces", "reasons", "summary", "trace"]
+__all__ = ["ConditionTrace", "Explanation", "RuleTrace", "condition_traces", "own_schedule", "reasons", "summary", "trace"]
 
 
 @attrs.frozen
@@ -26,17 +27,22 @@ class ConditionTrace:
     text: str  # the condition as written (canonical form)
     value: Truth
     detail: str  # a predicate's (or a negated predicate's): the user's value and what it needs; "" for the rest
-    kind: str = "predicate"  # "predicate", "not", "and" or "or"
-    children: tuple[ConditionTrace, ...] = ()  # the operands of "and"/"or", the operand of "not"
+    kind: str = "predicate"  # "predicate", "not", "and", "or" or "segment" (a named segment, by its quoted name)
+    children: tuple[ConditionTrace, ...] = ()  # the operands of "and"/"or", the operand of "not", a segment's definition
     node: n.Condition | None = attrs.field(default=None, eq=False, repr=False)
     negated_detail: str = attrs.field(default="", eq=False, repr=False)  # a predicate's detail under "not"
 
     def lines(self, depth: int = 0) -> list[str]:
         """The readable form: one line per node, operands indented under "and", "or" and "not"
-        (a "not" of a predicate is one line)."""
+        (a "not" of a predicate is one line), and a named segment's definition under its name (the
+        operands of an "and" directly, as for the whole segment)."""
         pad = "    " + "  " * depth
         if self.kind == "predicate" or (self.kind == "not" and self.children[0].kind == "predicate"):
             return [f"{pad}{_word(self.value):7} {self.text}  ({self.detail})"]
+        if self.kind == "segment":
+            (body,) = self.children
+            parts = body.children if body.kind == "and" else (body,)
+            return [f"{pad}{_word(self.value):7} segment {self.text}", *(line for c in parts for line in c.lines(depth + 1))]
         return [f"{pad}{_word(self.value):7} {self.kind}", *(line for c in self.children for line in c.lines(depth + 1))]
 
 
@@ -50,6 +56,9 @@ class RuleTrace:
     conditions: tuple[ConditionTrace, ...]  # the segment's operands when it is an "and", else the segment
     decision: Decision | None
     reason: str
+    # a personal campaign's schedule for this user (its variant's, at the user's own time), which
+    # the occurrence above is of; None when every user has the campaign's schedule
+    schedule: str | None = None
 
     @property
     def reasons(self) -> tuple[ConditionTrace, ...]:
@@ -59,6 +68,8 @@ class RuleTrace:
 
     def __str__(self) -> str:
         lines = [f"{self.campaign} [{self.status}] in {self.timezone}: {self.reason}"]
+        if self.schedule is not None:
+            lines.append(f"  schedule {self.schedule}")
         if self.occurrence is not None:
             when = f"{self.occurrence.isoformat()} ({iso_utc(self.occurrence)})"
             lines.append(f"  next occurrence {when}: segment is {_word(self.in_segment)}")
@@ -84,6 +95,14 @@ class Explanation:
         return iter(self.rules)
 
 
+def own_schedule(own: UserSchedule) -> str:
+    """A user's own schedule as explain shows it: ``weekly thu 09:30 local (variant "noon",
+    preferred_time 09:30)``."""
+    why = [f'variant "{own.variant}"'] if own.variant is not None else []
+    why += [own.clock] if own.clock is not None else []
+    return format_schedule(own.schedule) + (f" ({', '.join(why)})" if why else "")
+
+
 def condition_traces(cond: n.Condition, values: Mapping[str, Any], moment: Moment) -> list[ConditionTrace]:
     """The segment's tree at ``moment``: the operands of a top-level "and", else the one root."""
     root = trace(cond, values, moment)
@@ -98,9 +117,12 @@ def trace(cond: n.Condition, values: Mapping[str, Any], moment: Moment) -> Condi
     if isinstance(cond, (n.And, n.Or)):
         kind = "and" if isinstance(cond, n.And) else "or"
         return ConditionTrace(text, value, "", kind, tuple(trace(op, values, moment) for op in cond.operands), cond)
+    if isinstance(cond, n.Named):  # a node of its own, its verdict the definition's
+        return ConditionTrace(text, value, "", "segment", (trace(cond.condition, values, moment),), cond)
     if isinstance(cond, n.Not):
         operand = trace(cond.operand, values, moment)
         return ConditionTrace(text, value, operand.negated_detail, "not", (operand,), cond)
+    assert not isinstance(cond, n.SegmentRef)  # the checker resolved every reference
     return ConditionTrace(text, value, _detail(cond, values, moment), "predicate", (), cond,
                           _detail(cond, values, moment, negated=True))
 
@@ -119,6 +141,8 @@ def _literals(t: ConditionTrace, negated: bool) -> Iterator[ConditionTrace]:
     an unknown one: its unknown ones); a "not" by its operand's, negated."""
     if t.kind == "predicate":
         yield _negate(t) if negated else t
+    elif t.kind == "segment":  # see-through: its definition's predicates decide it
+        yield from _literals(t.children[0], negated)
     elif t.kind == "not":
         yield from _literals(t.children[0], not negated)
     else:
@@ -164,13 +188,18 @@ def _detail(cond: n.Predicate, values: Mapping[str, Any], moment: Moment, negate
         return f"{attr} is {'set' if x is not None else 'not set'}"
     if x is None:
         return f"{attr} is not set"
-    if isinstance(cond, (n.Between, n.MoreThanAgo, n.LessThanAgo)):
-        age = _age(moment.at - x)
+    if isinstance(cond, n.WINDOWS):
+        # how far the value is from the occurrence, on the window's side of it
+        if cond.ahead:
+            where = f"{_age(x - moment.at)} ahead" if x >= moment.at else f"{_age(moment.at - x)} ago (past)"
+        else:
+            where = f"{_age(moment.at - x)} ago"
+        side = " ahead" if cond.ahead else ""
         if isinstance(cond, n.Between):
-            return f"{attr} is {age} ago, needs {'outside ' if negated else ''}{cond.low}..{cond.high}"
+            return f"{attr} is {where}, needs {'outside ' if negated else ''}{cond.low}..{cond.high}{side}"
         more = isinstance(cond, n.MoreThanAgo)
         word = ("at most" if more else "at least") if negated else ("more than" if more else "less than")
-        return f"{attr} is {age} ago, needs {word} {cond.duration}"
+        return f"{attr} is {where}, needs {word} {cond.duration}{side}"
     if isinstance(cond, (n.Before, n.After)):
         before = isinstance(cond, n.Before)
         word = ("at or after" if before else "at or before") if negated else ("before" if before else "after")

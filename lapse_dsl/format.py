@@ -61,13 +61,17 @@ def format_condition(cond: n.Condition) -> str:
         return " and ".join(_wrap(op, 3) for op in cond.operands)
     if isinstance(cond, n.Not):
         return "not " + _wrap(cond.operand, 3)
+    if isinstance(cond, n.SegmentRef):
+        return quote(cond.name.value)
+    if isinstance(cond, n.Named):  # a resolved reference reads as the reference
+        return quote(cond.name)
     path = str(cond.path)
     if isinstance(cond, n.Between):
-        return f"{path} between {cond.low} and {cond.high}" + (" ago" if cond.ago else "")
+        return f"{path} between {cond.low} and {cond.high}" + (" ahead" if cond.ahead else " ago" if cond.ago else "")
     if isinstance(cond, n.MoreThanAgo):
-        return f"{path} more than {cond.duration} ago"
+        return f"{path} more than {cond.duration} {'ahead' if cond.ahead else 'ago'}"
     if isinstance(cond, n.LessThanAgo):
-        return f"{path} less than {cond.duration} ago"
+        return f"{path} less than {cond.duration} {'ahead' if cond.ahead else 'ago'}"
     if isinstance(cond, (n.Before, n.After)):
         word = "before" if isinstance(cond, n.Before) else "after"
         point = cond.point
@@ -124,7 +128,9 @@ def format_clause(c: n.Clause) -> str:
     if isinstance(c, n.Message):
         return f"message {_fields(c.fields)}"
     if isinstance(c, n.Variant):
-        return f"variant {quote(c.name.value)} {_percent(c.percent)} message {_fields(c.fields)}"
+        send = f" send {c.send.channel.value} {format_schedule(c.send.schedule)}" if c.send is not None else ""
+        message = f" message {_fields(c.fields)}" if c.fields else ""
+        return f"variant {quote(c.name.value)} {_percent(c.percent)}{send}{message}"
     if isinstance(c, n.Holdout):
         return f"holdout {_percent(c.percent)}"
     if isinstance(c, n.Salt):
@@ -287,6 +293,16 @@ def _clause_pieces(c: n.Clause, src: _Source | None) -> list[_Piece]:
     return _layout(c.condition, head, c.span.start, 0, src, 0, after)
 
 
+def _definition_pieces(item: n.SegmentDef, src: _Source | None) -> list[_Piece]:
+    """``segment "NAME" = CONDITION``, the condition laid out as a segment clause's."""
+    head = f"segment {quote(item.name.value)} = "
+    if src is None:
+        return [_Piece(0, head + format_condition(item.condition), item.span.start)]
+    at, token = src._token(item.name.span.end)
+    after = at + 1 if token == "=" else item.name.span.end  # where the condition's own '(' may start
+    return _layout(item.condition, head, item.span.start, 0, src, 0, after)
+
+
 def _rule_lines(rule: n.Rule, src: _Source | None) -> list[_Line]:
     first_line, last_line = rule.span.line, rule.span.end_line
     if rule.name is None:
@@ -320,6 +336,8 @@ def _lines(pieces: list[_Piece], indent: str, first_line: int, last_line: int) -
 def _item_lines(item: n.Item, src: _Source | None) -> list[_Line]:
     if isinstance(item, n.Rule):
         return _rule_lines(item, src)
+    if isinstance(item, n.SegmentDef):
+        return _lines(_definition_pieces(item, src), "", item.span.line, item.span.end_line)
     if isinstance(item, n.DefaultTimezone):
         text = f"default timezone {quote(item.name.value)}"
     else:

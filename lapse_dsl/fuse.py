@@ -13,7 +13,8 @@ those pieces are pasted into one function per rule set, in three phases:
    ``in_segment``, the segment) inline.
 
 Everything else (a ``since``, a history, a record that is not a ``dict``, a rule set too big to
-fuse) takes the general path; the test suite holds both to the reference evaluator."""
+fuse, and every ``evaluate`` of a rule set with a campaign whose schedule depends on the user)
+takes the general path; the test suite holds both to the reference evaluator."""
 
 from __future__ import annotations
 
@@ -270,6 +271,16 @@ def _evaluate_source(programs: Sequence[CompiledProgram], extractor: Extractor, 
     skip to where its truth can next change."""
     general = "_general(user, now, since=since, history=history, within=within)"
     e = Emitter()
+    if any(p.rule.personal for p in programs):
+        # A campaign whose schedule depends on the user (docs/semantics.md, "Send-time experiments
+        # and each user's own hour") has no one occurrence table, which is what this function
+        # pastes for every rule: the whole rule set takes the general path. (in_segment does not
+        # depend on schedules: it stays fused.)
+        with e.block("def evaluate(user, now, *, since=None, history=(), within=None):"):
+            e.writeline("# a campaign's schedule depends on the user: the general path decides")
+            e.writeline(f"return {general}")
+        e.writeline()
+        return e.getvalue()
     with e.block("def evaluate(user, now, *, since=None, history=(), within=None):"):
         with e.block("if since is not None or history" + (" or within is not None:" if within_general else ":")):
             e.writeline(f"return {general}")

@@ -19,7 +19,7 @@ from .schema import CHANNELS, DAY_ALIASES, DAYS, MESSAGE_FIELDS, did_you_mean
 __all__ = ["MAX_INT_DIGITS", "describe", "twelve_hour", "unit_problem"]
 
 MAX_INT_DIGITS = 9  # counts, days and intervals beyond this are typos (and int() of huge text raises)
-_UNITS = get_args(n.Unit)  # m, h, d, w
+_UNITS = get_args(n.Unit)  # m, h, d, w, mo
 
 _DESCRIBE = {
     "NAME": "an attribute name",
@@ -35,6 +35,7 @@ _DESCRIBE = {
     "_NL": "a new line",
     "$END": "the end of the file",
     "AGO": "'ago'",
+    "AHEAD": "'ahead'",
 }
 
 # What a NAME means depends on the word before it.
@@ -45,7 +46,7 @@ _NAME_AFTER = {
     ",": "a day such as thu",
     "status": "a status (active, paused or draft)",
     "message": "a message field such as title",
-    ":": "an attribute name or a type (string, number, boolean, time)",
+    ":": "an attribute name or a type (string, number, boolean, time, clock)",
     "attribute": "an attribute name",
 }
 
@@ -183,6 +184,8 @@ def _expected_words(expected: set[str], prev_word: str | None, parser: lark.Lark
             continue
         if name == "NAME" and prev_word is not None and prev_word in _NAME_AFTER:
             word = _NAME_AFTER[prev_word]
+        elif name == "STRING" and "NAME" in expected:  # where a condition starts
+            word = 'a named segment such as "Lapsed users"'
         elif name in _DESCRIBE:
             word = _DESCRIBE[name]
         else:
@@ -224,13 +227,18 @@ def _hint(
         if isinstance(exc, lark.UnexpectedCharacters) and re.match(r"[A-Za-z_]", text[exc.pos_in_stream:]):
             return exc.line, exc.column, 'a campaign name is a quoted string: campaign "Lapsed users" { ... }'
     if prev is not None and prev.type == "DURATION" and prev.value.isdigit():
+        spaced = re.match(r"([A-Za-z]+)\b", rest)  # `1 month`, `14 days`: the unit as a word apart
+        written = _written_duration(prev.value, spaced.group(1)) if spaced else None
+        if written is not None:
+            return prev.line or 1, prev.column or 1, f"write the number and its unit together: {written}"
         return (
             prev.line or 1,
             prev.column or 1,
             f"'{prev.value}' needs a unit: write {prev.value}m, {prev.value}h, "
-            f"{prev.value}d or {prev.value}w",
+            f"{prev.value}d, {prev.value}w or {prev.value}mo",
         )
-    if prev is not None and prev.type == "COMPARE" and found is not None and found.type == "COMPARE":
+    # (a second `=` lexes as the `=` of a named segment's definition)
+    if prev is not None and prev.type == "COMPARE" and found is not None and found.type in ("COMPARE", "EQUAL"):
         return prev.line or 1, prev.column or 1, f"use '{prev.value}' alone, not '{prev.value}{found.value}'"
     curly = _CURLY.match(rest)
     if curly:
@@ -437,7 +445,7 @@ _SECOND_WORDS = ("s", "sec", "secs", "second", "seconds")
 
 def _written_duration(digits: str, unit: str) -> str | None:
     """A duration as the language writes it, for a number and a unit as people write them
-    (``14 days`` -> ``14d``, ``1mo`` -> ``30d``); None when the unit is not a unit of time."""
+    (``14 days`` -> ``14d``, ``2 months`` -> ``2mo``); None when the unit is not a unit of time."""
     amount = int(digits.lstrip("0") or "0") if len(digits) <= MAX_INT_DIGITS else None
     low = unit.lower()
     if amount is None:
@@ -447,25 +455,25 @@ def _written_duration(digits: str, unit: str) -> str | None:
     if low in _UNIT_WORDS:
         return f"{amount}{_UNIT_WORDS[low]}"
     if low in _MONTH_WORDS or unit == "M":
-        return f"{amount * 30}d"
+        return f"{amount}mo"
     if low in _YEAR_WORDS:
-        return f"{amount * 365}d"
+        return f"{amount * 12}mo"
     return None
 
 
 def unit_problem(text: str, amount: int, unit: str) -> str:
-    """What is wrong with a duration whose unit is not m, h, d or w, and what to write instead."""
+    """What is wrong with a duration whose unit is not m, h, d, w or mo, and what to write instead."""
     low = unit.lower()
     if not unit:
-        return f"'{text}' needs a unit: write m, h, d or w, as in {amount}d"
+        return f"'{text}' needs a unit: write m, h, d, w or mo, as in {amount}d"
     if low in _MONTH_WORDS or unit == "M":
-        return f"there is no month unit (months differ in length): write {amount * 30}d"
+        return f"months are written mo: write {amount}mo (calendar months: the same day, clamped to the month's end)"
     if low in _YEAR_WORDS:
-        return f"there is no year unit: write {amount * 365}d"
+        return f"there is no year unit: write {amount * 12}mo"
     if low in _SECOND_WORDS:
         return "there is no seconds unit: the shortest unit is m (minutes), as in 1m"
     if low in _UNITS:
         return f"duration units are lower case: write {amount}{low}"
     suggestion = f"{amount}{_UNIT_WORDS[low]}" if low in _UNIT_WORDS else f"{amount}d"
-    return f"unknown duration unit '{unit}': write m, h, d or w, as in {suggestion}"
+    return f"unknown duration unit '{unit}': write m, h, d, w or mo, as in {suggestion}"
 

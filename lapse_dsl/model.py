@@ -21,11 +21,18 @@ class Variant:
     name: str
     percent: float
     message: tuple[tuple[str, Template], ...] = attrs.field(eq=False)
+    schedule: n.Schedule | None = None  # a send-time experiment: the variant's own (None: the campaign's)
 
 
 @attrs.frozen
 class CheckedRule:
-    """A rule that passed the checker, with every clause resolved to a plain value."""
+    """A rule that passed the checker, with every clause resolved to a plain value.
+
+    ``schedule`` and ``channel`` are the campaign's ``send``; a campaign whose variants all carry
+    their own send needs none, and then has its first variant's (every variant delivers on one
+    channel in one zone, so the zone and channel are the campaign's either way). Which schedule a
+    user gets is :func:`lapse_dsl.personal.schedule_for`'s answer; :attr:`personal` says whether it
+    can differ from ``schedule``."""
 
     name: str
     source: str
@@ -47,6 +54,20 @@ class CheckedRule:
     status: str
     default_timezone: str | None  # the file's `default timezone`
     rule: n.Rule = attrs.field(eq=False, repr=False)
+    # The segment as written, each named segment a `Named` node (what `explain` shows); `segment`
+    # has them written out (lapse_dsl.segments). Without named segments the two are one.
+    written: n.Condition = attrs.field(default=attrs.Factory(lambda rule: rule.segment, takes_self=True),
+                                       eq=False, repr=False)
+    # Whether users may get different schedules (a variant with a schedule of its own, or a time of
+    # day from a user attribute): then no occurrence table is shared by every user of a zone.
+    personal: bool = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        schedules = [self.schedule, *(v.schedule for v in self.variants if v.schedule is not None)]
+        personal = any(s != self.schedule for s in schedules) or any(
+            not isinstance(s, n.Cron) and isinstance(s.at, n.UserClock) for s in schedules
+        )
+        object.__setattr__(self, "personal", personal)  # derived once: the search asks for every user
 
     @property
     def controlled(self) -> bool:

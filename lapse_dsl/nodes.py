@@ -27,7 +27,7 @@ MAX_DEPTH = 100
 MIN_DATE = dt.date(1900, 1, 1)
 MAX_DATE = dt.date(9000, 12, 31)
 
-Unit = TypingLiteral["m", "h", "d", "w"]
+Unit = TypingLiteral["m", "h", "d", "w", "mo"]
 Value = str | int | float | bool
 
 
@@ -52,7 +52,8 @@ def _span() -> Any:  # Any: mypy's attrs plugin then reads `span: Span = _span()
 
 @attrs.frozen
 class Duration:
-    """``amount`` of ``unit``: ``m``/``h`` are exact elapsed time, ``d``/``w`` calendar units."""
+    """``amount`` of ``unit``: ``m``/``h`` are exact elapsed time, ``d``/``w``/``mo`` calendar
+    units (:func:`lapse_dsl.timecalc.shift_wall` says how they move a wall clock)."""
 
     amount: int
     unit: Unit
@@ -60,15 +61,32 @@ class Duration:
 
     @property
     def calendar(self) -> bool:
-        return self.unit in ("d", "w")
+        return self.unit in ("d", "w", "mo")
 
     def nominal(self) -> dt.timedelta:
-        """The length with 24-hour days, for comparisons between durations."""
+        """The length with 24-hour days and 30-day months, for comparisons between durations."""
         if self.unit == "m":
             return dt.timedelta(minutes=self.amount)
         if self.unit == "h":
             return dt.timedelta(hours=self.amount)
+        if self.unit == "mo":
+            return dt.timedelta(days=self.amount * 30)
         return dt.timedelta(days=self.amount * (7 if self.unit == "w" else 1))
+
+    def shortest(self) -> dt.timedelta:
+        """The fewest 24-hour days this may span on a calendar (months vary: 1mo is 28 to 31 days;
+        a zone's offset changes are not counted here)."""
+        if self.unit != "mo":
+            return self.nominal()
+        years, months = divmod(self.amount, 12)
+        return dt.timedelta(days=365 * years + 28 * months)
+
+    def longest(self) -> dt.timedelta:
+        """The most 24-hour days this may span on a calendar (see :meth:`shortest`)."""
+        if self.unit != "mo":
+            return self.nominal()
+        years, months = divmod(self.amount, 12)
+        return dt.timedelta(days=366 * years + 31 * months)
 
     def __str__(self) -> str:
         return f"{self.amount}{self.unit}"
@@ -128,26 +146,34 @@ TimePoint = DateLit | InstantLit
 
 @attrs.frozen
 class Between:
-    """``path between low and high [ago]``: at least ``low`` and less than ``high`` ago."""
+    """``path between low and high [ago]``: at least ``low`` and less than ``high`` ago; with
+    ``ahead``, at least ``low`` and less than ``high`` ahead (:mod:`lapse_dsl.windows`)."""
 
     path: Path
     low: Duration
     high: Duration
-    ago: bool = False
+    ago: bool = False  # the word `ago` is written (formatting only)
+    ahead: bool = False
     span: Span = _span()
 
 
 @attrs.frozen
 class MoreThanAgo:
+    """``path more than D ago``, or with ``ahead`` ``path more than D ahead``."""
+
     path: Path
     duration: Duration
+    ahead: bool = False
     span: Span = _span()
 
 
 @attrs.frozen
 class LessThanAgo:
+    """``path less than D ago``, or with ``ahead`` ``path less than D ahead``."""
+
     path: Path
     duration: Duration
+    ahead: bool = False
     span: Span = _span()
 
 
@@ -197,6 +223,25 @@ class Truthy:
 
 
 @attrs.frozen
+class SegmentRef:
+    """A named segment's quoted name used as a condition; the checker resolves it."""
+
+    name: StringLit
+    span: Span = _span()
+
+
+@attrs.frozen
+class Named:
+    """A resolved reference to a named segment: its name and its definition's condition. Only the
+    checker makes these, for ``explain`` (:attr:`lapse_dsl.model.CheckedRule.written`); the
+    condition the back ends evaluate has them written out."""
+
+    name: str
+    condition: Condition
+    span: Span = _span()
+
+
+@attrs.frozen
 class Not:
     operand: Condition
     span: Span = _span()
@@ -217,18 +262,28 @@ class Or:
 
 
 Predicate = Between | MoreThanAgo | LessThanAgo | Before | After | Compare | InList | IsSet | Truthy
-Condition = Predicate | Not | And | Or
+Condition = Predicate | Not | And | Or | SegmentRef | Named
 Window = Between | MoreThanAgo | LessThanAgo
 WINDOWS = (Between, MoreThanAgo, LessThanAgo)  # the predicates that measure a window back from an occurrence
 
 
 def predicates(cond: Condition) -> list[Predicate]:
-    """The leaves of a condition, in source order."""
+    """The leaves of a condition, in source order (a named segment's, through its reference;
+    an unresolved reference has none)."""
     if isinstance(cond, (And, Or)):
         return [p for op in cond.operands for p in predicates(op)]
-    if isinstance(cond, Not):
-        return predicates(cond.operand)
+    if isinstance(cond, (Not, Named)):
+        return predicates(cond.operand if isinstance(cond, Not) else cond.condition)
+    if isinstance(cond, SegmentRef):
+        return []
     return [cond]
+
+def leaf(cond: Condition) -> Predicate:
+    """``cond``, which a pass has found is no junction or negation, as a predicate: a checked
+    segment has its named segments written out (:attr:`lapse_dsl.model.CheckedRule.segment`)."""
+    assert not isinstance(cond, (And, Or, Not, SegmentRef, Named)), cond
+    return cond
+
 
 TIME_PREDICATES = (Between, MoreThanAgo, LessThanAgo, Before, After)
 
@@ -257,8 +312,23 @@ class Name:
 
 
 @attrs.frozen
+class UserClock:
+    """``at ATTR or HH:MM``: each user's own time of day (a ``clock`` attribute), else the fallback."""
+
+    path: Path
+    fallback: Clock
+    span: Span = _span()
+
+    def __str__(self) -> str:
+        return f"at {self.path} or {self.fallback}"
+
+
+TimeOfDay = Clock | UserClock
+
+
+@attrs.frozen
 class Daily:
-    at: Clock
+    at: TimeOfDay
     zone: Zone
     span: Span = _span()
 
@@ -266,7 +336,7 @@ class Daily:
 @attrs.frozen
 class Weekly:
     days: tuple[Name, ...]
-    at: Clock
+    at: TimeOfDay
     zone: Zone
     span: Span = _span()
 
@@ -275,7 +345,7 @@ class Weekly:
 class EveryWeeks:
     interval: int
     days: tuple[Name, ...]
-    at: Clock
+    at: TimeOfDay
     zone: Zone
     span: Span = _span()
 
@@ -283,7 +353,7 @@ class EveryWeeks:
 @attrs.frozen
 class Monthly:
     day: int
-    at: Clock
+    at: TimeOfDay
     zone: Zone
     span: Span = _span()
 
@@ -298,7 +368,7 @@ class Cron:
 @attrs.frozen
 class Once:
     date: DateLit
-    at: Clock
+    at: TimeOfDay
     zone: Zone
     span: Span = _span()
 
@@ -349,6 +419,7 @@ class Variant:
     name: StringLit
     percent: float
     fields: tuple[MessageField, ...]
+    send: Send | None = None  # a send-time experiment: the variant's own schedule
     span: Span = _span()
 
 
@@ -447,7 +518,16 @@ class AttributeDecl:
     span: Span = _span()
 
 
-Item = Rule | DefaultTimezone | AttributeDecl
+@attrs.frozen
+class SegmentDef:
+    """``segment "NAME" = CONDITION`` at the top level of a file: a named, reusable segment."""
+
+    name: StringLit
+    condition: Condition
+    span: Span = _span()
+
+
+Item = Rule | DefaultTimezone | AttributeDecl | SegmentDef
 
 
 @attrs.frozen

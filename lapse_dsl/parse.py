@@ -186,7 +186,7 @@ def _tok_span(tok: Token) -> n.Span:
     )
 
 
-_UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440, "w": 7 * 1440}
+_UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440, "w": 7 * 1440, "mo": 31 * 1440}
 
 
 def _short(text: str) -> str:
@@ -233,7 +233,7 @@ class _Builder(Transformer[Token, Any]):
             self._error(tok, f"duration {_short(tok.value)} is longer than 100 years")
             return n.Duration(0, "d", span=_tok_span(tok))
         amount = int(digits)
-        if unit not in ("m", "h", "d", "w"):
+        if unit not in _UNIT_MINUTES:
             self._error(tok, unit_problem(tok.value, amount, unit))
             unit = "d"
         # compared in minutes, not as a timedelta, which overflows long before 9 digits of weeks
@@ -299,6 +299,9 @@ class _Builder(Transformer[Token, Any]):
     def attribute_decl(self, meta: Any, c: list[Any]) -> n.AttributeDecl:
         return n.AttributeDecl(c[0], self._name(c[1]), span=_span_of(meta))
 
+    def segment_def(self, meta: Any, c: list[Any]) -> n.SegmentDef:
+        return n.SegmentDef(self._string(c[0]), c[1], span=_span_of(meta))
+
     def rule(self, meta: Any, c: list[Any]) -> n.Rule:
         return n.Rule(None, tuple(c), span=_span_of(meta))
 
@@ -320,7 +323,12 @@ class _Builder(Transformer[Token, Any]):
         return n.Message(self._fields(c), span=_span_of(meta))
 
     def variant(self, meta: Any, c: list[Any]) -> n.Variant:
-        return n.Variant(self._string(c[0]), self._percent(c[1]), self._fields(c[2:]), span=_span_of(meta))
+        send = c[2] if len(c) > 2 and isinstance(c[2], n.Send) else None
+        fields = [f for f in c[2:] if isinstance(f, n.MessageField)]
+        return n.Variant(self._string(c[0]), self._percent(c[1]), self._fields(fields), send, span=_span_of(meta))
+
+    def variant_send(self, meta: Any, c: list[Any]) -> n.Send:
+        return self.send(meta, c)
 
     def holdout(self, meta: Any, c: list[Token]) -> n.Holdout:
         return n.Holdout(self._percent(c[0]), span=_span_of(meta))
@@ -370,23 +378,29 @@ class _Builder(Transformer[Token, Any]):
     def zone_named(self, meta: Any, c: list[Token]) -> n.Zone:
         return n.Zone("named", self._string(c[0]).value, span=_tok_span(c[0]))
 
+    def _time_of_day(self, c: Token | n.UserClock) -> n.TimeOfDay:
+        return c if isinstance(c, n.UserClock) else self._clock(c)
+
+    def user_clock(self, meta: Any, c: list[Any]) -> n.UserClock:
+        return n.UserClock(c[0], self._clock(c[1]), span=_span_of(meta))
+
     def daily(self, meta: Any, c: list[Any]) -> n.Daily:
-        return n.Daily(self._clock(c[0]), c[1], span=_span_of(meta))
+        return n.Daily(self._time_of_day(c[0]), c[1], span=_span_of(meta))
 
     def weekly(self, meta: Any, c: list[Any]) -> n.Weekly:
-        return n.Weekly(c[0], self._clock(c[1]), c[2], span=_span_of(meta))
+        return n.Weekly(c[0], self._time_of_day(c[1]), c[2], span=_span_of(meta))
 
     def every_weeks(self, meta: Any, c: list[Any]) -> n.EveryWeeks:
-        return n.EveryWeeks(self._int(c[0]), c[1], self._clock(c[2]), c[3], span=_span_of(meta))
+        return n.EveryWeeks(self._int(c[0]), c[1], self._time_of_day(c[2]), c[3], span=_span_of(meta))
 
     def monthly(self, meta: Any, c: list[Any]) -> n.Monthly:
-        return n.Monthly(self._int(c[0]), self._clock(c[1]), c[2], span=_span_of(meta))
+        return n.Monthly(self._int(c[0]), self._time_of_day(c[1]), c[2], span=_span_of(meta))
 
     def cron(self, meta: Any, c: list[Any]) -> n.Cron:
         return n.Cron(self._string(c[0]).value, c[1], span=_span_of(meta))
 
     def once(self, meta: Any, c: list[Any]) -> n.Once:
-        return n.Once(self._date(c[0]), self._clock(c[1]), c[2], span=_span_of(meta))
+        return n.Once(self._date(c[0]), self._time_of_day(c[1]), c[2], span=_span_of(meta))
 
     # conditions
     def or_(self, meta: Any, c: list[Any]) -> n.Or:
@@ -402,13 +416,18 @@ class _Builder(Transformer[Token, Any]):
         return n.Path(tuple(t.value for t in c), span=_span_of(meta))
 
     def between(self, meta: Any, c: list[Any]) -> n.Between:
-        return n.Between(c[0], self._duration(c[1]), self._duration(c[2]), c[3] is not None, span=_span_of(meta))
+        word = c[3].type if c[3] is not None else None
+        return n.Between(c[0], self._duration(c[1]), self._duration(c[2]), word == "AGO", word == "AHEAD",
+                         span=_span_of(meta))
 
     def more_than_ago(self, meta: Any, c: list[Any]) -> n.MoreThanAgo:
-        return n.MoreThanAgo(c[0], self._duration(c[1]), span=_span_of(meta))
+        return n.MoreThanAgo(c[0], self._duration(c[1]), c[2].type == "AHEAD", span=_span_of(meta))
 
     def less_than_ago(self, meta: Any, c: list[Any]) -> n.LessThanAgo:
-        return n.LessThanAgo(c[0], self._duration(c[1]), span=_span_of(meta))
+        return n.LessThanAgo(c[0], self._duration(c[1]), c[2].type == "AHEAD", span=_span_of(meta))
+
+    def segment_ref(self, meta: Any, c: list[Token]) -> n.SegmentRef:
+        return n.SegmentRef(self._string(c[0]), span=_tok_span(c[0]))
 
     def _point(self, tok: Token) -> n.TimePoint:
         return self._instant(tok) if tok.type == "DATETIME" else self._date(tok)

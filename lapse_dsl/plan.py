@@ -59,7 +59,7 @@ def _leaves(cond: n.Condition) -> Iterator[n.Predicate]:
         elif isinstance(c, n.Not):
             stack.append(c.operand)
         else:
-            yield c
+            yield n.leaf(c)
 
 
 def fixed_zone(rule: CheckedRule) -> tuple[Tz, str] | None:
@@ -146,6 +146,13 @@ class CampaignPlan:
     window: tuple[int, Window] | None  # the window the index places it by: (slot, predicate)
     zone: tuple[str, str | None, str | None]  # its zone group: kind, named zone, fallback of `local`
     timed: bool  # whether its segment depends on the occurrence at all
+
+    @property
+    def personal(self) -> bool:
+        """Whether its users may get different schedules (a send-time experiment, or a time of day
+        from a user attribute): no back end may then make its occurrences from ``rule.schedule``
+        alone (:func:`lapse_dsl.personal.schedule_for` gives each user's)."""
+        return self.rule.personal
 
 
 @attrs.frozen

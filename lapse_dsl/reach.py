@@ -10,18 +10,20 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import attrs
 from croniter import CroniterError, croniter
 
 from . import nodes as n
 from .format import format_condition, format_schedule
+from .personal import fixed
 from .schedule import occurrences
 from .schema import DAYS
 from .timecalc import local_midnight
+from .windows import Offset, bounds
 
-__all__ = ["coverage", "never_sends", "schedule_gaps"]
+__all__ = ["coverage", "never_sends", "per_schedule", "schedule_gaps"]
 
 
 def never_sends(
@@ -52,7 +54,7 @@ def never_sends(
                    "occurrence is outside the campaign's dates, so this campaign never sends")
     elif from_ is not None and until is not None:
         start = local_midnight(from_.date.value, dt.UTC)  # nominal dates: the zone does not matter
-        first = next(occurrences(schedule, dt.UTC, start, anchor=from_.date.value), None)
+        first = next(occurrences(fixed(schedule), dt.UTC, start, anchor=from_.date.value), None)
         if first is None or first.wall.date() > until.date.value:
             yield (until.span, f"no occurrence of '{format_schedule(schedule)}' falls between "
                    f"'from {from_.date.value}' and 'until {until.date.value}': this campaign never sends")
@@ -65,9 +67,11 @@ def coverage(segment: n.Segment, schedule: n.Schedule, reeligible: n.Reeligible 
         return
     smallest, largest = gaps
     for window in _windows(segment.condition):
-        width = window.high.nominal() - window.low.nominal()
+        width = window.width()
         if width <= dt.timedelta(0):  # an empty `between` is already an error
             continue
+        if window.monthly() and isinstance(schedule, n.Monthly) and schedule.day <= 28:
+            largest = width  # whole months against a monthly day that every month has: they tile
         if width < largest:
             yield (
                 segment.span,
@@ -84,41 +88,95 @@ def coverage(segment: n.Segment, schedule: n.Schedule, reeligible: n.Reeligible 
                 f"'reeligible after {_fmt_td(width)}' or longer",
             )
         if window.split is not None:
+            side, where = ("ahead", "after") if window.ahead else ("ago", "before")
             yield (
                 segment.span,
-                f"'{window.attr} more than {window.low} ago and {window.attr} less than {window.high} ago' "
-                f"leaves out users whose {window.attr} is exactly {window.low} before an occurrence; "
-                f"write '{window.attr} between {window.low} and {window.high}' to include them",
+                f"'{window.attr} more than {window.low} {side} and {window.attr} less than {window.high} {side}' "
+                f"leaves out users whose {window.attr} is exactly {window.low} {where} an occurrence; "
+                f"write '{window.attr} between {window.low} and {window.high}{' ahead' if window.ahead else ''}' "
+                "to include them",
             )
+
+
+Found = Iterator[tuple[n.Span, str]]
+Use = tuple[tuple[str, ...], n.Schedule]  # a schedule, and the variants whose users get it
+
+
+def per_schedule(uses: Sequence[Use], analyse: Callable[[n.Schedule], Found]) -> Found:
+    """``analyse`` (:func:`coverage` or :func:`never_sends`, bound to the rest of a campaign) for
+    each schedule a send-time experiment uses. A warning every schedule gives is the campaign's and
+    is reported once, as it is; one that only some give is reported for those, naming their
+    variants (``variant 'noon' (weekly thu 12:00 local): ...``)."""
+    found = [(names, schedule, list(analyse(schedule))) for names, schedule in uses]
+    if len(found) == 1:
+        yield from found[0][2]
+        return
+    everywhere = set.intersection(*(set(warnings) for _, _, warnings in found))
+    yield from (w for w in found[0][2] if w in everywhere)
+    for names, schedule, warnings in found:
+        many = len(names) > 1
+        who = ("variants " if many else "variant ") + " and ".join(f"'{name}'" for name in names)
+        for span, message in warnings:
+            if (span, message) not in everywhere:
+                message = message.replace("this campaign never sends",
+                                          "these variants never send" if many else "this variant never sends")
+                yield span, f"{who} ({format_schedule(schedule)}): {message}"
 
 
 @attrs.frozen
 class _Window:
+    """A window from ``low`` to ``high`` before (or, ``ahead``, after) each occurrence."""
+
     attr: str
     low: n.Duration
     high: n.Duration
     text: str
     split: bool | None = None  # True when written as `more than A ago and less than B ago`
+    ahead: bool = False
+
+    def monthly(self) -> bool:
+        """Whether both edges are whole months (a zero edge counts as any unit)."""
+        return self.high.unit == "mo" and (self.low.unit == "mo" or self.low.amount == 0)
+
+    def width(self) -> dt.timedelta:
+        """How wide the window is at its narrowest (months measured as their shortest run)."""
+        if self.monthly():
+            return n.Duration(self.high.amount - self.low.amount, "mo").shortest()
+        return self.high.nominal() - self.low.nominal()
+
+
+_ZERO = n.Duration(0, "d")
 
 
 def _windows(cond: n.Condition) -> Iterator[_Window]:
-    """Time windows in positive positions: a `between`, or `more than A ago` and `less than B ago`
-    on the same attribute in one conjunction. Windows under `not` are holes, not windows."""
+    """Time windows in positive positions: a `between` (ago or ahead), a `less than D ahead` (from
+    the occurrence to D after it), or `more than A` and `less than B` (both ago, or both ahead) on
+    the same attribute in one conjunction. Windows under `not` are holes, not windows."""
     if isinstance(cond, n.Between):
-        yield _Window(str(cond.path), cond.low, cond.high, f"'{cond.path} between {cond.low} and {cond.high}'")
+        side = " ahead" if cond.ahead else ""
+        yield _Window(str(cond.path), cond.low, cond.high, f"'{cond.path} between {cond.low} and {cond.high}{side}'",
+                      ahead=cond.ahead)
+    elif isinstance(cond, n.LessThanAgo) and cond.ahead:
+        yield _Window(str(cond.path), _ZERO, cond.duration, f"'{cond.path} less than {cond.duration} ahead'", ahead=True)
     elif isinstance(cond, n.Or):
         for op in cond.operands:
             yield from _windows(op)
     elif isinstance(cond, n.And):
-        more = {str(o.path): o for o in cond.operands if isinstance(o, n.MoreThanAgo)}
-        less = {str(o.path): o for o in cond.operands if isinstance(o, n.LessThanAgo)}
-        for attr, m in more.items():
-            if attr in less and m.duration.nominal() < less[attr].duration.nominal():
-                text = f"'{attr} more than {m.duration} ago and less than {less[attr].duration} ago'"
-                yield _Window(attr, m.duration, less[attr].duration, text, True)
+        paired: set[str] = set()
+        for ahead in (False, True):
+            side = "ahead" if ahead else "ago"
+            more = {str(o.path): o for o in cond.operands if isinstance(o, n.MoreThanAgo) and o.ahead == ahead}
+            less = {str(o.path): o for o in cond.operands if isinstance(o, n.LessThanAgo) and o.ahead == ahead}
+            for attr, m in more.items():
+                if attr in less and m.duration.nominal() < less[attr].duration.nominal():
+                    text = f"'{attr} more than {m.duration} {side} and less than {less[attr].duration} {side}'"
+                    paired.add(f"{attr} {side}")
+                    yield _Window(attr, m.duration, less[attr].duration, text, True, ahead)
         for op in cond.operands:
-            if not isinstance(op, (n.MoreThanAgo, n.LessThanAgo)):
-                yield from _windows(op)
+            if isinstance(op, (n.MoreThanAgo, n.LessThanAgo)) and (
+                    not op.ahead or f"{op.path} ahead" in paired or isinstance(op, n.MoreThanAgo)):
+                continue
+            yield from _windows(op)
 
 
 def _contradictions(cond: n.Condition) -> Iterator[tuple[n.Span, str]]:
@@ -133,7 +191,7 @@ def _contradictions(cond: n.Condition) -> Iterator[tuple[n.Span, str]]:
             continue
         by_path: dict[str, list[n.Predicate]] = {}
         for op in node.operands:
-            if not isinstance(op, (n.Not, n.And, n.Or)):
+            if not isinstance(op, (n.Not, n.And, n.Or, n.SegmentRef, n.Named)):
                 by_path.setdefault(str(op.path), []).append(op)
         for attr, preds in by_path.items():
             found = _conflict(attr, preds) if len(preds) > 1 else None
@@ -152,14 +210,19 @@ def _conflict(attr: str, preds: list[n.Predicate]) -> tuple[n.Predicate, n.Predi
         other = next((p for p in preds if not (isinstance(p, n.IsSet) and p.negated)), None)
         if other is not None:
             return unset, other, f"when {attr} is not set, '{format_condition(other)}' is never true"
-    lowers = [(p.high if isinstance(p, n.Between) else p.duration, p) for p in preds if isinstance(p, (n.Between, n.LessThanAgo))]
-    uppers = [(p.low if isinstance(p, n.Between) else p.duration, p) for p in preds if isinstance(p, (n.Between, n.MoreThanAgo))]
-    for low, low_pred in lowers:
-        for high, high_pred in uppers:
-            if low_pred is not high_pred and _not_longer(low, high):
+    windows = [p for p in preds if isinstance(p, n.WINDOWS)]
+    for low_pred in windows:
+        low = bounds(low_pred)[0]
+        for high_pred in windows:
+            high = bounds(high_pred)[1]
+            if low is None or high is None or low_pred is high_pred or not _empty(low.offset, high.offset):
+                continue
+            if low.offset[1] < 0 and high.offset[1] < 0:  # both ago: say it in durations
                 bound = "at least" if isinstance(high_pred, n.Between) else "more than"
-                why = f"no {attr} is less than {low} and {bound} {high} before the same occurrence"
-                return low_pred, high_pred, why
+                why = f"no {attr} is less than {low.offset[0]} and {bound} {high.offset[0]} before the same occurrence"
+            else:
+                why = f"no {attr} is in both windows at the same occurrence"
+            return low_pred, high_pred, why
     afters = [p for p in preds if isinstance(p, n.After)]
     befores = [p for p in preds if isinstance(p, n.Before)]
     for after in afters:
@@ -169,10 +232,24 @@ def _conflict(attr: str, preds: list[n.Predicate]) -> tuple[n.Predicate, n.Predi
     return None
 
 
+def _empty(low: Offset, high: Offset) -> bool:
+    """True when ``T(low)`` is never earlier than ``T(high)``: nothing lies above the one and below
+    the other (:mod:`lapse_dsl.windows`)."""
+    (a, a_sign), (b, b_sign) = low, high
+    if a_sign < 0 and b_sign < 0:
+        return _not_longer(a, b)  # T-a >= T-b
+    if a_sign > 0 and b_sign > 0:
+        return _not_longer(b, a)  # T+a >= T+b
+    return a_sign > 0  # an edge at or after T against one before it; the other way round never
+
+
 def _not_longer(a: n.Duration, b: n.Duration) -> bool:
     """True when ``a`` before any occurrence is never earlier than ``b`` before it. Exact for two
     calendar or two exact durations; a calendar day is 23 to 25 hours across a daylight-saving
-    change (and up to a day off where a zone skipped a date), so a mix needs a day to spare."""
+    change (and up to a day off where a zone skipped a date), so a mix needs a day to spare; a
+    month is 28 to 31 days."""
+    if a.unit == "mo" or b.unit == "mo":
+        return a.longest() <= b.shortest() if a.calendar == b.calendar else b.shortest() - a.longest() >= dt.timedelta(days=1)
     if a.calendar == b.calendar:
         return a.nominal() <= b.nominal()
     return b.nominal() - a.nominal() >= dt.timedelta(days=1)
@@ -203,6 +280,8 @@ def _wall_times(schedule: n.Schedule) -> list[dt.time]:
     """The wall-clock times a schedule fires at (a cron's every hour and minute)."""
     if isinstance(schedule, n.Cron):
         return list(_cron_times(schedule.expression))
+    if isinstance(schedule.at, n.UserClock):
+        return []  # each user's own time: any time of day may be one, so none is known to be quiet
     return [dt.time(schedule.at.hour, schedule.at.minute)]
 
 

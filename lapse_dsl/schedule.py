@@ -57,6 +57,8 @@ def occurrences(
 
 def _walls(schedule: n.Schedule, day: dt.date, anchor: dt.date | None) -> Iterator[dt.datetime]:
     assert not isinstance(schedule, n.Cron)
+    # a user's own time of day is resolved to a clock before occurrences are made (lapse_dsl.personal)
+    assert isinstance(schedule.at, n.Clock), schedule.at
     at = dt.time(schedule.at.hour, schedule.at.minute)
     if isinstance(schedule, n.Once):
         if schedule.date.value >= day:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 __all__ = ["BUILTIN_ATTRIBUTES", "CHANNELS", "DAYS", "MESSAGE_FIELDS", "TYPES", "suggest"]
 
-TYPES = ("string", "number", "boolean", "time")
+TYPES = ("string", "number", "boolean", "time", "clock")  # clock: a time of day "HH:MM", for `at ATTR or HH:MM`
 
 BUILTIN_ATTRIBUTES: dict[str, str] = {
     "user_id": "string",

@@ -35,6 +35,7 @@ from .plan import Plan, fallback_zone, fixed_zone, needs_moment
 from .ruleset import RuleSet
 from .timecalc import UTC, Tz, local_midnight
 from .userdata import CLOCK_SKEW_ATTRIBUTES
+from .windows import Offset, bounds, offsets
 from .zones import get_zone, zone_names
 
 __all__ = ["DIALECTS", "candidates_sql", "next_occurrence_sql", "segment_predicate", "segment_sql"]
@@ -64,12 +65,12 @@ class _Bounds:
     length and local midnight for each date, in a fixed order (the zone table's columns)."""
 
     def __init__(self, rule: CheckedRule) -> None:
-        self.durations: list[n.Duration] = []
+        self.durations: list[Offset] = []  # T(±D): lapse_dsl.windows
         self.dates: list[dt.date] = []
         for p in time_predicates(rule.segment):
-            for d in (p.low, p.high) if isinstance(p, n.Between) else (p.duration,):
-                if d not in self.durations:
-                    self.durations.append(d)
+            for offset in offsets(p):
+                if offset not in self.durations:
+                    self.durations.append(offset)
         for q in n.predicates(rule.segment):
             if isinstance(q, (n.Before, n.After)) and isinstance(q.point, n.DateLit) and q.point.value not in self.dates:
                 self.dates.append(q.point.value)
@@ -80,7 +81,7 @@ class _Bounds:
 
     def values(self, moment: Moment) -> list[dt.datetime]:
         midnights = [local_midnight(day, moment.zone) for day in self.dates]
-        return [moment.back(d) for d in self.durations] + midnights
+        return [moment.bound(o) for o in self.durations] + midnights
 
     def __bool__(self) -> bool:
         return bool(self.durations or self.dates)
@@ -105,7 +106,7 @@ class _Compiler:
             return exp.or_(*(exp.paren(self.condition(c), copy=False) for c in dict.fromkeys(cond.operands)), copy=False)
         if isinstance(cond, n.Not):
             return _negate(self.condition(cond.operand))
-        return self.predicate(cond)
+        return self.predicate(n.leaf(cond))
 
     def _value(self, p: n.Predicate) -> exp.Expr:
         column = self.target.column(str(p.path))
@@ -123,14 +124,18 @@ class _Compiler:
             # "now" counts as now, so even a fixed instant's answer depends on when the query runs
             return exp.Null()
         x = self._value(p)
-        if isinstance(p, n.Between):
-            low = self.bound[f"b{self.bounds.durations.index(p.high)}"]
-            high = self.bound[f"b{self.bounds.durations.index(p.low)}"]
-            return exp.and_(low.copy() < x, x.copy() <= high.copy())
-        if isinstance(p, n.MoreThanAgo):
-            return x < self.bound[f"b{self.bounds.durations.index(p.duration)}"].copy()
-        if isinstance(p, n.LessThanAgo):
-            return x > self.bound[f"b{self.bounds.durations.index(p.duration)}"].copy()
+        if isinstance(p, n.WINDOWS):  # lapse_dsl.windows: which instants, and whether each edge is inside
+            tests: list[exp.Expr] = []
+            low, high = bounds(p)
+            if low is not None:
+                edge = self.bound[f"b{self.bounds.durations.index(low.offset)}"].copy()
+                # alone, written `x > edge` (as the generated Python does)
+                tests.append((x.copy() >= edge if low.inclusive else x.copy() > edge) if high is None
+                             else (edge <= x.copy() if low.inclusive else edge < x.copy()))
+            if high is not None:
+                edge = self.bound[f"b{self.bounds.durations.index(high.offset)}"].copy()
+                tests.append(x.copy() <= edge if high.inclusive else x.copy() < edge)
+            return tests[0] if len(tests) == 1 else exp.and_(*tests)
         if isinstance(p, (n.Before, n.After)):
             point = (_instant(p.point.value) if isinstance(p.point, n.InstantLit)
                      else self.bound[f"d{self.bounds.dates.index(p.point.value)}"].copy())
@@ -375,13 +380,39 @@ def segment_sql(rules: RuleSet | Plan, *, dialect: str, at: dt.datetime, table: 
 def next_occurrence_sql(rules: RuleSet | Plan, *, dialect: str, at: dt.datetime, table: str = "users",
                         columns: Mapping[str, str] | None = None, rule: str | None = None, pretty: bool = False) -> str:
     """``SELECT user_id, send_at`` (UTC) for every user in the segment at the rule's next
-    occurrence at or after ``at`` in the user's delivery zone (within the rule's from/until)."""
+    occurrence at or after ``at`` in the user's delivery zone (within the rule's from/until).
+    A campaign whose schedule depends on the user raises :class:`UnsupportedError` (see
+    :func:`_personal_problem`)."""
     require_instant(at, "at")
     plan = _plan(rules)
     chosen = _pick(plan, rule)
+    problem = _personal_problem(chosen)
+    if problem is not None:
+        raise UnsupportedError(problem)
     with _stack_for(plan):
         query = _build(plan, chosen, dialect, table, columns, _next_moment(chosen, at), at, select_send_at=True)
         return query.sql(dialect=dialect, pretty=pretty)
+
+
+def _personal_problem(rule: CheckedRule) -> str | None:
+    """Why the next send of ``rule`` cannot be written as SQL, or None. The query joins one row of
+    constants per zone (the zone's next occurrence and its window bounds); a campaign whose
+    schedule depends on the user would need one per zone and schedule, chosen per user by a
+    SHA-256 bucket or a clock attribute, which the SQL does not compute. The segment at an instant
+    (without --next) does not depend on the schedule and is unaffected."""
+    if not rule.personal:
+        return None
+    in_use = {v.schedule or rule.schedule for v in rule.variants}
+    own = next((v for v in rule.variants if v.schedule is not None), None)
+    if own is not None and len(in_use) > 1:
+        construct = (f"variant '{own.name}' has a schedule of its own (a send-time experiment), so each user's "
+                     "next send depends on their variant bucket")
+    else:
+        schedules = [rule.schedule, *(v.schedule for v in rule.variants if v.schedule is not None)]
+        clock = next(s.at for s in schedules if not isinstance(s, n.Cron) and isinstance(s.at, n.UserClock))
+        construct = f"the schedule's time of day is each user's own ('{clock}'), so each user's next send depends on it"
+    return (f"{rule.name}: the next send cannot be computed in SQL: {construct}; use 'lapse run' (or "
+            "RuleSet.evaluate) for send times, or the segment SQL without --next")
 
 
 def candidates_sql(rules: RuleSet | Plan, *, dialect: str, table: str = "users", columns: Mapping[str, str] | None = None,

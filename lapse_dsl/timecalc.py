@@ -6,18 +6,22 @@
   (New York 2026-11-01 01:30 -> 01:30 EDT = 05:30Z);
 * a local date that does not exist at all (Pacific/Apia 2011-12-30) has no wall times.
 
-Calendar units (``d``, ``w``) move the wall clock by whole days and resolve the result with that
-policy; ``h`` and ``m`` are exact elapsed time.
+Calendar units (``d``, ``w``, ``mo``) move the wall clock by whole days or months and resolve the
+result with that policy; a month shift keeps the day of the month, clamped to the target month's
+last day (Mar 31 - 1mo = Feb 28, or 29 in a leap year). ``h`` and ``m`` are exact elapsed time.
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from zoneinfo import ZoneInfo
 
 from .nodes import Duration
 
-__all__ = ["UTC", "Tz", "date_exists", "iso_utc", "local_midnight", "local_wall", "resolve", "shift", "shift_wall"]
+__all__ = [
+    "UTC", "Tz", "add_months", "date_exists", "iso_utc", "local_midnight", "local_wall", "resolve", "shift", "shift_wall",
+]
 
 UTC = dt.UTC
 Tz = ZoneInfo | dt.timezone
@@ -58,8 +62,18 @@ def date_exists(day: dt.date, zone: Tz) -> bool:
     return known
 
 
+def add_months(wall: dt.datetime, months: int) -> dt.datetime:
+    """The same wall-clock time ``months`` later (negative: earlier), the day clamped to the
+    target month's last day."""
+    index = wall.year * 12 + wall.month - 1 + months
+    year, month = divmod(index, 12)
+    return wall.replace(year=year, month=month + 1, day=min(wall.day, calendar.monthrange(year, month + 1)[1]))
+
+
 def shift_wall(wall: dt.datetime, zone: Tz, duration: Duration, sign: int) -> dt.datetime:
     """The instant ``duration`` before (sign -1) or after (sign +1) the wall time ``wall``."""
+    if duration.unit == "mo":
+        return resolve(add_months(wall, sign * duration.amount), zone)
     if duration.calendar:
         days = duration.amount * (7 if duration.unit == "w" else 1)
         return resolve(wall + dt.timedelta(days=sign * days), zone)

@@ -16,6 +16,7 @@ import datetime as dt
 import math
 import numbers
 import operator
+import re
 import reprlib
 from collections.abc import Callable, Collection, Iterable, Mapping
 from decimal import Decimal
@@ -25,7 +26,7 @@ from .errors import UserDataError
 from .timecalc import UTC, Tz
 
 __all__ = [
-    "CLOCK_SKEW_ATTRIBUTES", "Reader", "as_number", "as_string", "bad_value", "lookup", "maybe_user_id",
+    "CLOCK_SKEW_ATTRIBUTES", "Reader", "as_clock", "as_number", "as_string", "bad_value", "lookup", "maybe_user_id",
     "parse_time", "read_value", "short_repr", "skew_warning", "user_id_of",
 ]
 
@@ -90,6 +91,23 @@ def as_number(value: object) -> int | float | None:
             return float(value)
     except (ArithmeticError, TypeError, ValueError):  # a numeric type whose conversion fails
         return None
+    return None
+
+
+_CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+
+
+def as_clock(value: object) -> tuple[int, int] | None:
+    """A ``clock`` value as (hour, minute), or None when it is not one: a string ``"HH:MM"`` on the
+    24-hour clock (two digits each, ``"07:05"``, ``"23:59"``), or a naive ``datetime.time`` on a
+    whole minute (a database ``TIME`` column). Anything else, ``"7:05"``, ``"17:45:00"`` and
+    ``"5pm"`` included, is not a clock; the caller uses the schedule's fallback."""
+    text = as_string(value)
+    if text is not None:
+        found = _CLOCK.fullmatch(text)
+        return None if found is None else (int(found.group(1)), int(found.group(2)))
+    if isinstance(value, dt.time) and value.tzinfo is None and value.second == 0 and value.microsecond == 0:
+        return value.hour, value.minute
     return None
 
 

@@ -129,6 +129,11 @@ campaign "draft_any" {
     send push daily 10:00 local
     status draft
 }
+campaign "renewal_ahead" {
+    segment (renewal_at less than 3d ahead or renewal_at between 1mo and 2mo ahead
+        or last_used more than 1mo ago and renewal_at more than 2w ahead or renewal_at between 20h and 30h ahead)
+    send email daily 09:00 local
+}
 '''
 
 # No file default: the fallback zone is compile(default_timezone=...)
@@ -193,16 +198,17 @@ class _Targets:
 
     def __init__(self, sets: Mapping[str, lapse_dsl.RuleSet]) -> None:
         self.rules = [r for rs in sets.values() for r in rs.rules]
-        self.durations: dict[str, set[n.Duration]] = {a: set() for a in TIME_ATTRIBUTES}
+        self.durations: dict[str, set[tuple[n.Duration, int]]] = {a: set() for a in TIME_ATTRIBUTES}  # T(sign*D)
         self.dates: dict[str, set[dt.date]] = {a: set() for a in TIME_ATTRIBUTES}
         self.instants: dict[str, set[dt.datetime]] = {a: set() for a in TIME_ATTRIBUTES}
         for rule in self.rules:
             for p in conditions(rule.segment):
                 path = str(p.path)
+                sign = 1 if isinstance(p, n.WINDOWS) and p.ahead else -1
                 if isinstance(p, n.Between):
-                    self.durations[path] |= {p.low, p.high}
+                    self.durations[path] |= {(p.low, sign), (p.high, sign)}
                 elif isinstance(p, (n.MoreThanAgo, n.LessThanAgo)):
-                    self.durations[path].add(p.duration)
+                    self.durations[path].add((p.duration, sign))
                 elif isinstance(p, (n.Before, n.After)):
                     if isinstance(p.point, n.DateLit):
                         self.dates[path].add(p.point.value)
@@ -228,7 +234,7 @@ class _Targets:
     def edge(self, rng: random.Random, attribute: str, zone_name: str) -> dt.datetime:
         zone = _zone(zone_name)
         at, wall = rng.choice(self.anchors(zone_name))
-        durations = sorted(self.durations[attribute], key=lambda d: (d.unit, d.amount))
+        durations = sorted(self.durations[attribute], key=lambda d: (d[0].unit, d[0].amount, d[1]))
         dates = sorted(self.dates[attribute])
         instants = sorted(self.instants[attribute])
         kinds = ["anchor"]
@@ -240,12 +246,14 @@ class _Targets:
             kinds += ["instant"] * 2
         kind = rng.choice(kinds)
         if kind == "calendar" or kind == "nominal":
-            d = rng.choice(durations)
-            if kind == "calendar" and d.calendar:
+            d, sign = rng.choice(durations)
+            if kind == "calendar" and d.unit == "mo":
+                base = resolve_wall(_add_months(wall, sign * d.amount), zone)
+            elif kind == "calendar" and d.calendar:
                 days = d.amount * (7 if d.unit == "w" else 1)
-                base = resolve_wall(wall - dt.timedelta(days=days), zone)
+                base = resolve_wall(wall + sign * dt.timedelta(days=days), zone)
             else:  # exact units, and calendar units taken as 24-hour days (wrong in DST weeks)
-                base = at - d.nominal()
+                base = at + sign * d.nominal()
         elif kind == "date":
             day = rng.choice(dates)
             base = resolve_wall(dt.datetime.combine(day, dt.time()), zone)
@@ -257,6 +265,13 @@ class _Targets:
         else:
             base = at
         return base + rng.choice(_DELTAS)
+
+
+def _add_months(wall: dt.datetime, months: int) -> dt.datetime:
+    """The same wall time ``months`` later, the day clamped to the month's end (the language's `mo`)."""
+    year, month = divmod(wall.year * 12 + wall.month - 1 + months, 12)
+    days = (dt.date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1) - dt.date(year, month + 1, 1)).days
+    return wall.replace(year=year, month=month + 1, day=min(wall.day, days))
 
 
 _S, _US = dt.timedelta(seconds=1), dt.timedelta(microseconds=1)

@@ -199,7 +199,7 @@ def test_syntax_error_fields_and_str() -> None:
     assert isinstance(err, lapse_dsl.LapseSyntaxError)
     assert (err.source, err.line, err.column) == ("r/a.lapse", 2, 27)
     assert str(err) == (
-        "r/a.lapse:2:27: error: '2' needs a unit: write 2m, 2h, 2d or 2w\n"
+        "r/a.lapse:2:27: error: write the number and its unit together: 2w\n"
         "    segment last_used between 2 weeks and 3w; send push daily 09:00 utc\n"
         "                              ^"
     )

@@ -161,7 +161,7 @@ def test_a_twelve_hour_clock_is_answered_with_the_24_hour_time(template: str) ->
 
 
 UNITS = [("d", "14d", 14), ("w", "2w", 2), ("h", "36h", 36), ("m", "90m", 90), ("days", "3d", 3),
-         (" days", "3d", 3), (" weeks", "2w", 2), ("hours", "12h", 12), ("mo", "30d", 1), (" months", "60d", 2)]
+         (" days", "3d", 3), (" weeks", "2w", 2), ("hours", "12h", 12), ("mo", "1mo", 1), (" months", "2mo", 2)]
 
 
 @pytest.mark.parametrize(("unit", "duration", "amount"), UNITS)
@@ -182,9 +182,9 @@ def test_a_time_compared_with_a_duration_is_answered_with_a_window(unit: str, du
 
 @pytest.mark.parametrize(
     ("written", "message"),
-    [*[(f"{a}{u}", f"there is no month unit (months differ in length): write {a * 30}d")
-       for a in (1, 2, 6) for u in ("mo", "mos", "month", "months", "mth", "M")],
-     *[(f"{a}{u}", f"there is no year unit: write {a * 365}d") for a in (1, 3) for u in ("y", "yr", "year", "years")],
+    [*[(f"{a}{u}", f"months are written mo: write {a}mo (calendar months: the same day, clamped to the month's end)")
+       for a in (1, 2, 6) for u in ("mos", "month", "months", "mth", "M")],
+     *[(f"{a}{u}", f"there is no year unit: write {a * 12}mo") for a in (1, 3) for u in ("y", "yr", "year", "years")],
      *[(f"{a}{u}", "there is no seconds unit: the shortest unit is m (minutes), as in 1m")
        for a in (30, 90) for u in ("s", "sec", "secs", "seconds")],
      *[(f"{a}{u.upper()}", f"duration units are lower case: write {a}{u}") for a in (2, 36) for u in ("w", "d", "h")]],

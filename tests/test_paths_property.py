@@ -28,7 +28,10 @@ GUARDS = ['platform = "ios"', 'platform in ["ios", "web"]', 'country in ["FR", "
           "language is set", 'platform = "android"', "sessions in [1, 2, 5]"]
 WINDOWS = ["last_used between 2d and 9d", "last_used between 1d and 2d", "last_used more than 3d ago",
            "last_used less than 36h ago", "first_used more than 20d ago", "first_used between 3w and 5w",
-           "last_used between 30h and 50h", "first_used less than 10d ago"]
+           "last_used between 30h and 50h", "first_used less than 10d ago",
+           # upcoming events and calendar months (lapse_dsl.windows)
+           "trial_ends less than 3d ahead", "trial_ends between 1d and 2w ahead", "trial_ends more than 1mo ahead",
+           "trial_ends between 20h and 30h ahead", "first_used between 1mo and 2mo", "last_used more than 1mo ago"]
 OTHERS = ["first_used before 2026-11-01", "first_used after 2026-10-20T12:00:00Z",
           '(platform = "ios" or last_used between 2d and 4d)', "not (last_used more than 6d ago)",
           '(sessions > 3 and last_used less than 5d ago) or country = "US"']
@@ -52,7 +55,8 @@ def rule(index: int) -> st.SearchStrategy[str]:
         lambda p: f'campaign "c{index}" {{\n segment {p[0]}\n send push {p[1]}\n {p[2]}\n}}\n')
 
 
-rule_sets = st.integers(1, 6).flatmap(lambda k: st.tuples(*(rule(i) for i in range(k)))).map("".join)
+rule_sets = st.integers(1, 6).flatmap(lambda k: st.tuples(*(rule(i) for i in range(k)))).map(
+    lambda rules: "attribute trial_ends: time\n" + "".join(rules))
 
 
 # hours before `now` at which some window of WINDOWS has an edge
@@ -69,6 +73,17 @@ def ago() -> st.SearchStrategy[Ago]:
     return st.one_of(anywhere, near_an_edge, near_an_edge).map(Ago)
 
 
+# hours after `now` at which some ahead window of WINDOWS has an edge
+AHEAD_EDGES = [0, 20, 24, 30, 72, 14 * 24, 28 * 24, 31 * 24]
+
+
+def ahead() -> st.SearchStrategy[Ago]:
+    anywhere = st.integers(-70 * 24 * 60, 24 * 60)
+    near_an_edge = st.tuples(st.sampled_from(AHEAD_EDGES), st.integers(-26 * 60, 26 * 60)).map(
+        lambda e: -(e[0] * 60 + e[1]))
+    return st.one_of(anywhere, near_an_edge, near_an_edge).map(Ago)
+
+
 def at(value: Any, now: dt.datetime) -> Any:
     if isinstance(value, Ago):
         return (now - dt.timedelta(minutes=value)).isoformat().replace("+00:00", "Z")
@@ -82,6 +97,7 @@ def _maybe(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 users = st.fixed_dictionaries({
     "last_used": _maybe(st.one_of(ago(), st.just("junk"))),
     "first_used": _maybe(ago()),
+    "trial_ends": _maybe(ahead()),
     "sessions": _maybe(st.one_of(st.integers(0, 8), st.floats(0, 8, allow_nan=False))),
     "platform": _maybe(st.sampled_from(["ios", "android", "web", "tv"])),
     "country": _maybe(st.sampled_from(["FR", "US", "DE", ""])),
@@ -141,7 +157,7 @@ def test_every_path_answers_as_the_reference(
 def ladder(count: int) -> str:
     """A catalog of ``count`` campaigns as platforms run them: lapse ladders split by platform,
     country and channel, weekly and daily, in the user's zone and in fixed zones."""
-    out = []
+    out = ["attribute trial_ends: time\n"]
     for i in range(count):
         low = 2 + (i * 7) % 60
         weekly = i % 3 != 0
@@ -154,6 +170,9 @@ def ladder(count: int) -> str:
             guards.append(f"sessions >= {i % 6}")
         window = (f"last_used between {low}d and {low + (7 if weekly else 1)}d" if i % 11
                   else f"first_used more than {low}d ago")
+        if i % 5 == 2:  # an upcoming event: the mirrored window, in days or months
+            window = (f"trial_ends between {low % 20}d and {low % 20 + (7 if weekly else 1)}d ahead" if i % 2
+                      else f"trial_ends between {i % 3}mo and {i % 3 + 1}mo ahead")
         when = f"weekly {('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun')[i % 7]}" if weekly else "daily"
         zone = ("local", "utc", '"Asia/Tokyo"')[i % 13 % 3] if i % 13 < 3 else "local"
         control = "\n quiet hours 22:00 to 08:00" if i % 17 == 0 else ""
@@ -173,6 +192,7 @@ def test_a_catalog_answers_as_the_reference(size: int) -> None:
         for i in range(120):
             user = {"user_id": f"u{i}", "last_used": now - dt.timedelta(minutes=(i * 997) % (70 * 1440)),
                     "first_used": now - dt.timedelta(days=40 + i % 50), "platform": ("ios", "android", "web")[i % 3],
+                    "trial_ends": now + dt.timedelta(minutes=(i * 1231) % (100 * 1440)),
                     "country": ("FR", "US", "DE", "GB")[i % 4], "push_opted_in": i % 2 == 0, "sessions": i % 9,
                     "timezone": zones[i % len(zones)]}
             for within in (None, dt.timedelta(hours=1), dt.timedelta(days=1)):

@@ -45,7 +45,7 @@ def complete(user, now, uid, w, v, need):
         v[1] = x1
     return w
 
-# --- rule 0 'Midweek SMS nudge - lapsed 1 week' (rules/cron_midweek_sms.lapse:9): <lapse-generated:d795bd365d98:_seg0>
+# --- rule 0 'Midweek SMS nudge - lapsed 1 week' (rules/cron_midweek_sms.lapse:9): <lapse-generated:f7a18005d580:_seg0>
 def _seg0(v, m):
     x3 = v[3]
     x2 = v[2]
@@ -67,7 +67,7 @@ def _seg0(v, m):
         b = m.fill(_seg0_B, _seg0_D)
     if x1 is None:
         r = None
-    elif not (b[0] < x1 <= b[1]):
+    elif not (b[1] < x1 <= b[0]):
         return False
     return r
 
@@ -108,10 +108,10 @@ def _seg0_change(v, after):
 # _seg0_change_M = datetime.timedelta(days=3)
 # _seg0_change_L0 = datetime.timedelta(days=7)
 # _seg0_change_L1 = datetime.timedelta(days=12)
-# _seg0_D = [Duration(amount=12, unit='d'), Duration(amount=7, unit='d')]
-# _seg0_B = 'bounds 12d 7d'
+# _seg0_D = [(Duration(amount=7, unit='d'), -1), (Duration(amount=12, unit='d'), -1)]
+# _seg0_B = 'bounds -7d -12d'
 
-# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:89913776b9a3:fused>
+# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:679dcb638501:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -202,7 +202,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                     b = m.fill(_seg0_B, _seg0_D)
                 if x1 is None:
                     r = None
-                elif not (b[0] < x1 <= b[1]):
+                elif not (b[1] < x1 <= b[0]):
                     s = False
                     break
                 s = r
@@ -303,7 +303,7 @@ def in_segment(user, at):
                 b = _S.bounds(0, M[0], c[2], user, now, key, _seg0_B, _seg0_D)
             if x1 is None:
                 r = None
-            elif not (b[0] < x1 <= b[1]):
+            elif not (b[1] < x1 <= b[0]):
                 s = False
                 break
             s = r

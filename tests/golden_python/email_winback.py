@@ -41,7 +41,7 @@ def complete(user, now, uid, w, v, need):
         v[2] = x2
     return w
 
-# --- rule 0 'Email win-back - 30 days' (rules/email_winback.lapse:9): <lapse-generated:7ea8a829dcb0:_seg0>
+# --- rule 0 'Email win-back - 30 days' (rules/email_winback.lapse:9): <lapse-generated:03d571f6eda3:_seg0>
 def _seg0(v, m):
     x1 = v[1]
     x0 = v[0]
@@ -58,7 +58,7 @@ def _seg0(v, m):
         b = m.fill(_seg0_B, _seg0_D)
     if x2 is None:
         r = None
-    elif not (b[0] < x2 <= b[1]):
+    elif not (b[1] < x2 <= b[0]):
         return False
     return r
 
@@ -93,10 +93,10 @@ def _seg0_change(v, after):
 # _seg0_change_M = datetime.timedelta(days=3)
 # _seg0_change_L0 = datetime.timedelta(days=30)
 # _seg0_change_L1 = datetime.timedelta(days=37)
-# _seg0_D = [Duration(amount=37, unit='d'), Duration(amount=30, unit='d')]
-# _seg0_B = 'bounds 37d 30d'
+# _seg0_D = [(Duration(amount=30, unit='d'), -1), (Duration(amount=37, unit='d'), -1)]
+# _seg0_B = 'bounds -30d -37d'
 
-# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:63cdff61ca7d:fused>
+# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:17d3b6663c00:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -179,7 +179,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                     b = m.fill(_seg0_B, _seg0_D)
                 if x2 is None:
                     r = None
-                elif not (b[0] < x2 <= b[1]):
+                elif not (b[1] < x2 <= b[0]):
                     s = False
                     break
                 s = r
@@ -280,7 +280,7 @@ def in_segment(user, at):
                 b = _S.bounds(0, M[0], c[2], user, now, key, _seg0_B, _seg0_D)
             if x2 is None:
                 r = None
-            elif not (b[0] < x2 <= b[1]):
+            elif not (b[1] < x2 <= b[0]):
                 s = False
                 break
             s = r

@@ -45,7 +45,7 @@ def complete(user, now, uid, w, v, need):
         v[1] = x1
     return w
 
-# --- rule 0 'iOS lapsed - update available' (rules/ios_only.lapse:7): <lapse-generated:b5d898b33c82:_seg0>
+# --- rule 0 'iOS lapsed - update available' (rules/ios_only.lapse:7): <lapse-generated:8c01a5830f36:_seg0>
 def _seg0(v, m):
     x2 = v[2]
     x0 = v[0]
@@ -69,7 +69,7 @@ def _seg0(v, m):
         b = m.fill(_seg0_B, _seg0_D)
     if x1 is None:
         r = None
-    elif not (b[0] < x1 <= b[1]):
+    elif not (b[1] < x1 <= b[0]):
         return False
     return r
 
@@ -113,10 +113,10 @@ def _seg0_change(v, after):
 # _seg0_change_M = datetime.timedelta(days=3)
 # _seg0_change_L0 = datetime.timedelta(days=10)
 # _seg0_change_L1 = datetime.timedelta(days=17)
-# _seg0_D = [Duration(amount=17, unit='d'), Duration(amount=10, unit='d')]
-# _seg0_B = 'bounds 17d 10d'
+# _seg0_D = [(Duration(amount=10, unit='d'), -1), (Duration(amount=17, unit='d'), -1)]
+# _seg0_B = 'bounds -10d -17d'
 
-# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:543343e58d2c:fused>
+# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:ead02050a7be:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -209,7 +209,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                     b = m.fill(_seg0_B, _seg0_D)
                 if x1 is None:
                     r = None
-                elif not (b[0] < x1 <= b[1]):
+                elif not (b[1] < x1 <= b[0]):
                     s = False
                     break
                 s = r
@@ -312,7 +312,7 @@ def in_segment(user, at):
                 b = _S.bounds(0, M[0], c[2], user, now, key, _seg0_B, _seg0_D)
             if x1 is None:
                 r = None
-            elif not (b[0] < x1 <= b[1]):
+            elif not (b[1] < x1 <= b[0]):
                 s = False
                 break
             s = r

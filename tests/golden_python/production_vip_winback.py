@@ -49,7 +49,7 @@ def complete(user, now, uid, w, v, need):
         v[3] = x3
     return w
 
-# --- rule 0 'VIP win-back - lapsed 3 weeks' (rules/production_vip_winback.lapse:12): <lapse-generated:d6c90cc8c579:_seg0>
+# --- rule 0 'VIP win-back - lapsed 3 weeks' (rules/production_vip_winback.lapse:12): <lapse-generated:c701ca3d45d2:_seg0>
 def _seg0(v, m):
     x2 = v[2]
     x1 = v[1]
@@ -80,7 +80,7 @@ def _seg0(v, m):
         b = m.fill(_seg0_B, _seg0_D)
     if x3 is None:
         r = None
-    elif not (b[0] < x3 <= b[1]):
+    elif not (b[1] < x3 <= b[0]):
         return False
     return r
 
@@ -131,10 +131,10 @@ def _seg0_change(v, after):
 # _seg0_change_M = datetime.timedelta(days=3)
 # _seg0_change_L0 = datetime.timedelta(days=21)
 # _seg0_change_L1 = datetime.timedelta(days=28)
-# _seg0_D = [Duration(amount=4, unit='w'), Duration(amount=3, unit='w')]
-# _seg0_B = 'bounds 4w 3w'
+# _seg0_D = [(Duration(amount=3, unit='w'), -1), (Duration(amount=4, unit='w'), -1)]
+# _seg0_B = 'bounds -3w -4w'
 
-# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:847a6bca0d2a:fused>
+# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:f3aba1430b38:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -239,7 +239,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                     b = m.fill(_seg0_B, _seg0_D)
                 if x3 is None:
                     r = None
-                elif not (b[0] < x3 <= b[1]):
+                elif not (b[1] < x3 <= b[0]):
                     s = False
                     break
                 s = r
@@ -360,7 +360,7 @@ def in_segment(user, at):
                 b = _S.bounds(0, M[0], c[2], user, now, key, _seg0_B, _seg0_D)
             if x3 is None:
                 r = None
-            elif not (b[0] < x3 <= b[1]):
+            elif not (b[1] < x3 <= b[0]):
                 s = False
                 break
             s = r

@@ -96,7 +96,7 @@ def complete(user, now, uid, w, v, need):
         v[7] = x7
     return w
 
-# --- rule 0 'Lapsed users - 2 weeks' (rules/braze_lapsing.lapse:7): <lapse-generated:c38b71a91bfb:_seg0>
+# --- rule 0 'Lapsed users - 2 weeks' (rules/braze_lapsing.lapse:7): <lapse-generated:7f9a4f41ca39:_seg0>
 def _seg0(v, m):
     x10 = v[10]
     x7 = v[7]
@@ -110,7 +110,7 @@ def _seg0(v, m):
         b = m.fill(_seg0_B, _seg0_D)
     if x7 is None:
         r = None
-    elif not (b[0] < x7 <= b[1]):
+    elif not (b[1] < x7 <= b[0]):
         return False
     return r
 
@@ -142,10 +142,10 @@ def _seg0_change(v, after):
 # _seg0_change_M = datetime.timedelta(days=3)
 # _seg0_change_L0 = datetime.timedelta(days=14)
 # _seg0_change_L1 = datetime.timedelta(days=21)
-# _seg0_D = [Duration(amount=3, unit='w'), Duration(amount=2, unit='w')]
-# _seg0_B = 'bounds 3w 2w'
+# _seg0_D = [(Duration(amount=2, unit='w'), -1), (Duration(amount=3, unit='w'), -1)]
+# _seg0_B = 'bounds -2w -3w'
 
-# --- rule 1 'Midweek SMS nudge - lapsed 1 week' (rules/cron_midweek_sms.lapse:9): <lapse-generated:57968d517816:_seg1>
+# --- rule 1 'Midweek SMS nudge - lapsed 1 week' (rules/cron_midweek_sms.lapse:9): <lapse-generated:272c8c2c7ff0:_seg1>
 def _seg1(v, m):
     x12 = v[12]
     x8 = v[8]
@@ -167,7 +167,7 @@ def _seg1(v, m):
         b = m.fill(_seg1_B, _seg1_D)
     if x7 is None:
         r = None
-    elif not (b[0] < x7 <= b[1]):
+    elif not (b[1] < x7 <= b[0]):
         return False
     return r
 
@@ -208,10 +208,10 @@ def _seg1_change(v, after):
 # _seg1_change_M = datetime.timedelta(days=3)
 # _seg1_change_L0 = datetime.timedelta(days=7)
 # _seg1_change_L1 = datetime.timedelta(days=12)
-# _seg1_D = [Duration(amount=12, unit='d'), Duration(amount=7, unit='d')]
-# _seg1_B = 'bounds 12d 7d'
+# _seg1_D = [(Duration(amount=7, unit='d'), -1), (Duration(amount=12, unit='d'), -1)]
+# _seg1_B = 'bounds -7d -12d'
 
-# --- rule 2 'Email win-back - 30 days' (rules/email_winback.lapse:9): <lapse-generated:faf840d83718:_seg2>
+# --- rule 2 'Email win-back - 30 days' (rules/email_winback.lapse:9): <lapse-generated:64e35f3b4e5d:_seg2>
 def _seg2(v, m):
     x5 = v[5]
     x4 = v[4]
@@ -228,7 +228,7 @@ def _seg2(v, m):
         b = m.fill(_seg2_B, _seg2_D)
     if x7 is None:
         r = None
-    elif not (b[0] < x7 <= b[1]):
+    elif not (b[1] < x7 <= b[0]):
         return False
     return r
 
@@ -263,10 +263,10 @@ def _seg2_change(v, after):
 # _seg2_change_M = datetime.timedelta(days=3)
 # _seg2_change_L0 = datetime.timedelta(days=30)
 # _seg2_change_L1 = datetime.timedelta(days=37)
-# _seg2_D = [Duration(amount=37, unit='d'), Duration(amount=30, unit='d')]
-# _seg2_B = 'bounds 37d 30d'
+# _seg2_D = [(Duration(amount=30, unit='d'), -1), (Duration(amount=37, unit='d'), -1)]
+# _seg2_B = 'bounds -30d -37d'
 
-# --- rule 3 'iOS lapsed - update available' (rules/ios_only.lapse:7): <lapse-generated:034ebcfc7317:_seg3>
+# --- rule 3 'iOS lapsed - update available' (rules/ios_only.lapse:7): <lapse-generated:0240641932ea:_seg3>
 def _seg3(v, m):
     x9 = v[9]
     x0 = v[0]
@@ -290,7 +290,7 @@ def _seg3(v, m):
         b = m.fill(_seg3_B, _seg3_D)
     if x7 is None:
         r = None
-    elif not (b[0] < x7 <= b[1]):
+    elif not (b[1] < x7 <= b[0]):
         return False
     return r
 
@@ -334,10 +334,10 @@ def _seg3_change(v, after):
 # _seg3_change_M = datetime.timedelta(days=3)
 # _seg3_change_L0 = datetime.timedelta(days=10)
 # _seg3_change_L1 = datetime.timedelta(days=17)
-# _seg3_D = [Duration(amount=17, unit='d'), Duration(amount=10, unit='d')]
-# _seg3_B = 'bounds 17d 10d'
+# _seg3_D = [(Duration(amount=10, unit='d'), -1), (Duration(amount=17, unit='d'), -1)]
+# _seg3_B = 'bounds -10d -17d'
 
-# --- rule 4 'VIP win-back - lapsed 3 weeks' (rules/production_vip_winback.lapse:12): <lapse-generated:e2228780ccd1:_seg4>
+# --- rule 4 'VIP win-back - lapsed 3 weeks' (rules/production_vip_winback.lapse:12): <lapse-generated:d1e6d5fc3137:_seg4>
 def _seg4(v, m):
     x3 = v[3]
     x2 = v[2]
@@ -368,7 +368,7 @@ def _seg4(v, m):
         b = m.fill(_seg4_B, _seg4_D)
     if x7 is None:
         r = None
-    elif not (b[0] < x7 <= b[1]):
+    elif not (b[1] < x7 <= b[0]):
         return False
     return r
 
@@ -419,10 +419,10 @@ def _seg4_change(v, after):
 # _seg4_change_M = datetime.timedelta(days=3)
 # _seg4_change_L0 = datetime.timedelta(days=21)
 # _seg4_change_L1 = datetime.timedelta(days=28)
-# _seg4_D = [Duration(amount=4, unit='w'), Duration(amount=3, unit='w')]
-# _seg4_B = 'bounds 4w 3w'
+# _seg4_D = [(Duration(amount=3, unit='w'), -1), (Duration(amount=4, unit='w'), -1)]
+# _seg4_B = 'bounds -3w -4w'
 
-# --- rule 5 'Win-back tier 1 - lapsed 2 weeks' (rules/winback_tier1_2w.lapse:8): <lapse-generated:5213c7900849:_seg5>
+# --- rule 5 'Win-back tier 1 - lapsed 2 weeks' (rules/winback_tier1_2w.lapse:8): <lapse-generated:3421d61519a9:_seg5>
 def _seg5(v, m):
     x11 = v[11]
     x10 = v[10]
@@ -441,7 +441,7 @@ def _seg5(v, m):
         b = m.fill(_seg5_B, _seg5_D)
     if x7 is None:
         r = None
-    elif not (b[0] < x7 <= b[1]):
+    elif not (b[1] < x7 <= b[0]):
         return False
     return r
 
@@ -478,10 +478,10 @@ def _seg5_change(v, after):
 # _seg5_change_M = datetime.timedelta(days=3)
 # _seg5_change_L0 = datetime.timedelta(days=14)
 # _seg5_change_L1 = datetime.timedelta(days=21)
-# _seg5_D = [Duration(amount=3, unit='w'), Duration(amount=2, unit='w')]
-# _seg5_B = 'bounds 3w 2w'
+# _seg5_D = [(Duration(amount=2, unit='w'), -1), (Duration(amount=3, unit='w'), -1)]
+# _seg5_B = 'bounds -2w -3w'
 
-# --- rule 6 'Win-back tier 2 - lapsed 4 weeks' (rules/winback_tier2_4w.lapse:8): <lapse-generated:04b923772595:_seg6>
+# --- rule 6 'Win-back tier 2 - lapsed 4 weeks' (rules/winback_tier2_4w.lapse:8): <lapse-generated:94272a8a24cb:_seg6>
 def _seg6(v, m):
     x10 = v[10]
     x7 = v[7]
@@ -495,7 +495,7 @@ def _seg6(v, m):
         b = m.fill(_seg6_B, _seg6_D)
     if x7 is None:
         r = None
-    elif not (b[0] < x7 <= b[1]):
+    elif not (b[1] < x7 <= b[0]):
         return False
     return r
 
@@ -527,10 +527,10 @@ def _seg6_change(v, after):
 # _seg6_change_M = datetime.timedelta(days=3)
 # _seg6_change_L0 = datetime.timedelta(days=28)
 # _seg6_change_L1 = datetime.timedelta(days=42)
-# _seg6_D = [Duration(amount=6, unit='w'), Duration(amount=4, unit='w')]
-# _seg6_B = 'bounds 6w 4w'
+# _seg6_D = [(Duration(amount=4, unit='w'), -1), (Duration(amount=6, unit='w'), -1)]
+# _seg6_B = 'bounds -4w -6w'
 
-# --- rule 7 'Win-back tier 3 - lapsed 8 weeks' (rules/winback_tier3_8w.lapse:6): <lapse-generated:124b608a524b:_seg7>
+# --- rule 7 'Win-back tier 3 - lapsed 8 weeks' (rules/winback_tier3_8w.lapse:6): <lapse-generated:3f36232852d0:_seg7>
 def _seg7(v, m):
     x10 = v[10]
     x7 = v[7]
@@ -545,7 +545,7 @@ def _seg7(v, m):
         b = m.fill(_seg7_B, _seg7_D)
     if x7 is None:
         r = None
-    elif not (b[0] < x7 <= b[1]):
+    elif not (b[1] < x7 <= b[0]):
         return False
     if x6 is None:
         r = None
@@ -588,10 +588,10 @@ def _seg7_change(v, after):
 # _seg7_change_L2 = datetime.timedelta(days=182)
 # _seg7_change_L0 = datetime.timedelta(days=56)
 # _seg7_change_L1 = datetime.timedelta(days=91)
-# _seg7_D = [Duration(amount=13, unit='w'), Duration(amount=8, unit='w'), Duration(amount=26, unit='w')]
-# _seg7_B = 'bounds 13w 8w 26w'
+# _seg7_D = [(Duration(amount=8, unit='w'), -1), (Duration(amount=13, unit='w'), -1), (Duration(amount=26, unit='w'), -1)]
+# _seg7_B = 'bounds -8w -13w -26w'
 
-# --- evaluate and in_segment of 8 rules, fused: <lapse-generated:643de5f10226:fused>
+# --- evaluate and in_segment of 8 rules, fused: <lapse-generated:4336d50c5498:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -844,7 +844,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                     b = m.fill(_seg0_B, _seg0_D)
                 if x7 is None:
                     r = None
-                elif not (b[0] < x7 <= b[1]):
+                elif not (b[1] < x7 <= b[0]):
                     s = False
                     break
                 s = r
@@ -892,7 +892,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                     b = m.fill(_seg1_B, _seg1_D)
                 if x7 is None:
                     r = None
-                elif not (b[0] < x7 <= b[1]):
+                elif not (b[1] < x7 <= b[0]):
                     s = False
                     break
                 s = r
@@ -940,7 +940,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                     b = m.fill(_seg2_B, _seg2_D)
                 if x7 is None:
                     r = None
-                elif not (b[0] < x7 <= b[1]):
+                elif not (b[1] < x7 <= b[0]):
                     s = False
                     break
                 s = r
@@ -996,7 +996,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                     b = m.fill(_seg3_B, _seg3_D)
                 if x7 is None:
                     r = None
-                elif not (b[0] < x7 <= b[1]):
+                elif not (b[1] < x7 <= b[0]):
                     s = False
                     break
                 s = r
@@ -1046,7 +1046,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                     b = m.fill(_seg4_B, _seg4_D)
                 if x7 is None:
                     r = None
-                elif not (b[0] < x7 <= b[1]):
+                elif not (b[1] < x7 <= b[0]):
                     s = False
                     break
                 s = r
@@ -1102,7 +1102,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                     b = m.fill(_seg5_B, _seg5_D)
                 if x7 is None:
                     r = None
-                elif not (b[0] < x7 <= b[1]):
+                elif not (b[1] < x7 <= b[0]):
                     s = False
                     break
                 s = r
@@ -1158,7 +1158,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                     b = m.fill(_seg6_B, _seg6_D)
                 if x7 is None:
                     r = None
-                elif not (b[0] < x7 <= b[1]):
+                elif not (b[1] < x7 <= b[0]):
                     s = False
                     break
                 s = r
@@ -1214,7 +1214,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                     b = m.fill(_seg7_B, _seg7_D)
                 if x7 is None:
                     r = None
-                elif not (b[0] < x7 <= b[1]):
+                elif not (b[1] < x7 <= b[0]):
                     s = False
                     break
                 if x6 is None:
@@ -1486,7 +1486,7 @@ def in_segment(user, at):
                 b = _S.bounds(0, M[0], c[2], user, now, key, _seg0_B, _seg0_D)
             if x7 is None:
                 r = None
-            elif not (b[0] < x7 <= b[1]):
+            elif not (b[1] < x7 <= b[0]):
                 s = False
                 break
             s = r
@@ -1504,7 +1504,7 @@ def in_segment(user, at):
                 b = _S.bounds(1, M[1], c[2], user, now, key, _seg1_B, _seg1_D)
             if x7 is None:
                 r = None
-            elif not (b[0] < x7 <= b[1]):
+            elif not (b[1] < x7 <= b[0]):
                 s = False
                 break
             s = r
@@ -1522,7 +1522,7 @@ def in_segment(user, at):
                 b = _S.bounds(2, M[2], c[2], user, now, key, _seg2_B, _seg2_D)
             if x7 is None:
                 r = None
-            elif not (b[0] < x7 <= b[1]):
+            elif not (b[1] < x7 <= b[0]):
                 s = False
                 break
             s = r
@@ -1540,7 +1540,7 @@ def in_segment(user, at):
                 b = _S.bounds(3, M[3], c[2], user, now, key, _seg3_B, _seg3_D)
             if x7 is None:
                 r = None
-            elif not (b[0] < x7 <= b[1]):
+            elif not (b[1] < x7 <= b[0]):
                 s = False
                 break
             s = r
@@ -1558,7 +1558,7 @@ def in_segment(user, at):
                 b = _S.bounds(4, M[4], c[2], user, now, key, _seg4_B, _seg4_D)
             if x7 is None:
                 r = None
-            elif not (b[0] < x7 <= b[1]):
+            elif not (b[1] < x7 <= b[0]):
                 s = False
                 break
             s = r
@@ -1576,7 +1576,7 @@ def in_segment(user, at):
                 b = _S.bounds(5, M[5], c[2], user, now, key, _seg5_B, _seg5_D)
             if x7 is None:
                 r = None
-            elif not (b[0] < x7 <= b[1]):
+            elif not (b[1] < x7 <= b[0]):
                 s = False
                 break
             s = r
@@ -1594,7 +1594,7 @@ def in_segment(user, at):
                 b = _S.bounds(6, M[6], c[2], user, now, key, _seg6_B, _seg6_D)
             if x7 is None:
                 r = None
-            elif not (b[0] < x7 <= b[1]):
+            elif not (b[1] < x7 <= b[0]):
                 s = False
                 break
             s = r
@@ -1612,7 +1612,7 @@ def in_segment(user, at):
                 b = _S.bounds(7, M[7], c[2], user, now, key, _seg7_B, _seg7_D)
             if x7 is None:
                 r = None
-            elif not (b[0] < x7 <= b[1]):
+            elif not (b[1] < x7 <= b[0]):
                 s = False
                 break
             if x6 is None:

@@ -41,7 +41,7 @@ def complete(user, now, uid, w, v, need):
         v[0] = x0
     return w
 
-# --- rule 0 'Win-back tier 1 - lapsed 2 weeks' (rules/winback_tier1_2w.lapse:8): <lapse-generated:23b9ddd62584:_seg0>
+# --- rule 0 'Win-back tier 1 - lapsed 2 weeks' (rules/winback_tier1_2w.lapse:8): <lapse-generated:77162087ec0c:_seg0>
 def _seg0(v, m):
     x2 = v[2]
     x1 = v[1]
@@ -60,7 +60,7 @@ def _seg0(v, m):
         b = m.fill(_seg0_B, _seg0_D)
     if x0 is None:
         r = None
-    elif not (b[0] < x0 <= b[1]):
+    elif not (b[1] < x0 <= b[0]):
         return False
     return r
 
@@ -97,10 +97,10 @@ def _seg0_change(v, after):
 # _seg0_change_M = datetime.timedelta(days=3)
 # _seg0_change_L0 = datetime.timedelta(days=14)
 # _seg0_change_L1 = datetime.timedelta(days=21)
-# _seg0_D = [Duration(amount=3, unit='w'), Duration(amount=2, unit='w')]
-# _seg0_B = 'bounds 3w 2w'
+# _seg0_D = [(Duration(amount=2, unit='w'), -1), (Duration(amount=3, unit='w'), -1)]
+# _seg0_B = 'bounds -2w -3w'
 
-# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:f52ebd099e5a:fused>
+# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:1f098bbab69f:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -185,7 +185,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                     b = m.fill(_seg0_B, _seg0_D)
                 if x0 is None:
                     r = None
-                elif not (b[0] < x0 <= b[1]):
+                elif not (b[1] < x0 <= b[0]):
                     s = False
                     break
                 s = r
@@ -288,7 +288,7 @@ def in_segment(user, at):
                 b = _S.bounds(0, M[0], c[2], user, now, key, _seg0_B, _seg0_D)
             if x0 is None:
                 r = None
-            elif not (b[0] < x0 <= b[1]):
+            elif not (b[1] < x0 <= b[0]):
                 s = False
                 break
             s = r

@@ -37,7 +37,7 @@ def complete(user, now, uid, w, v, need):
         v[0] = x0
     return w
 
-# --- rule 0 'Win-back tier 2 - lapsed 4 weeks' (rules/winback_tier2_4w.lapse:8): <lapse-generated:5bdad3d0de17:_seg0>
+# --- rule 0 'Win-back tier 2 - lapsed 4 weeks' (rules/winback_tier2_4w.lapse:8): <lapse-generated:6671b5b43123:_seg0>
 def _seg0(v, m):
     x1 = v[1]
     x0 = v[0]
@@ -51,7 +51,7 @@ def _seg0(v, m):
         b = m.fill(_seg0_B, _seg0_D)
     if x0 is None:
         r = None
-    elif not (b[0] < x0 <= b[1]):
+    elif not (b[1] < x0 <= b[0]):
         return False
     return r
 
@@ -83,10 +83,10 @@ def _seg0_change(v, after):
 # _seg0_change_M = datetime.timedelta(days=3)
 # _seg0_change_L0 = datetime.timedelta(days=28)
 # _seg0_change_L1 = datetime.timedelta(days=42)
-# _seg0_D = [Duration(amount=6, unit='w'), Duration(amount=4, unit='w')]
-# _seg0_B = 'bounds 6w 4w'
+# _seg0_D = [(Duration(amount=4, unit='w'), -1), (Duration(amount=6, unit='w'), -1)]
+# _seg0_B = 'bounds -4w -6w'
 
-# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:241022998e77:fused>
+# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:a5a5748cd82c:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -158,7 +158,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                     b = m.fill(_seg0_B, _seg0_D)
                 if x0 is None:
                     r = None
-                elif not (b[0] < x0 <= b[1]):
+                elif not (b[1] < x0 <= b[0]):
                     s = False
                     break
                 s = r
@@ -248,7 +248,7 @@ def in_segment(user, at):
                 b = _S.bounds(0, M[0], c[2], user, now, key, _seg0_B, _seg0_D)
             if x0 is None:
                 r = None
-            elif not (b[0] < x0 <= b[1]):
+            elif not (b[1] < x0 <= b[0]):
                 s = False
                 break
             s = r

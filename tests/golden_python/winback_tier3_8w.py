@@ -56,7 +56,7 @@ def complete(user, now, uid, w, v, need):
         v[1] = x1
     return w
 
-# --- rule 0 'Win-back tier 3 - lapsed 8 weeks' (rules/winback_tier3_8w.lapse:6): <lapse-generated:667dda87897b:_seg0>
+# --- rule 0 'Win-back tier 3 - lapsed 8 weeks' (rules/winback_tier3_8w.lapse:6): <lapse-generated:a3b67dbea920:_seg0>
 def _seg0(v, m):
     x2 = v[2]
     x1 = v[1]
@@ -71,7 +71,7 @@ def _seg0(v, m):
         b = m.fill(_seg0_B, _seg0_D)
     if x1 is None:
         r = None
-    elif not (b[0] < x1 <= b[1]):
+    elif not (b[1] < x1 <= b[0]):
         return False
     if x0 is None:
         r = None
@@ -114,10 +114,10 @@ def _seg0_change(v, after):
 # _seg0_change_L2 = datetime.timedelta(days=182)
 # _seg0_change_L0 = datetime.timedelta(days=56)
 # _seg0_change_L1 = datetime.timedelta(days=91)
-# _seg0_D = [Duration(amount=13, unit='w'), Duration(amount=8, unit='w'), Duration(amount=26, unit='w')]
-# _seg0_B = 'bounds 13w 8w 26w'
+# _seg0_D = [(Duration(amount=8, unit='w'), -1), (Duration(amount=13, unit='w'), -1), (Duration(amount=26, unit='w'), -1)]
+# _seg0_B = 'bounds -8w -13w -26w'
 
-# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:9616e65015dc:fused>
+# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:3236df6ab3db:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -206,7 +206,7 @@ def evaluate(user, now, *, since=None, history=(), within=None):
                     b = m.fill(_seg0_B, _seg0_D)
                 if x1 is None:
                     r = None
-                elif not (b[0] < x1 <= b[1]):
+                elif not (b[1] < x1 <= b[0]):
                     s = False
                     break
                 if x0 is None:
@@ -314,7 +314,7 @@ def in_segment(user, at):
                 b = _S.bounds(0, M[0], c[2], user, now, key, _seg0_B, _seg0_D)
             if x1 is None:
                 r = None
-            elif not (b[0] < x1 <= b[1]):
+            elif not (b[1] < x1 <= b[0]):
                 s = False
                 break
             if x0 is None:
