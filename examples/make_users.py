@@ -4,8 +4,10 @@
     python examples/make_users.py -n 1000000 --out /tmp/users.jsonl
 
 Users live in 24 real time zones (with their countries and languages), last used the app over the
-90 days before 2026-11-30, and a few records are malformed on purpose, as real exports are: they
-show how `lapse run` rejects and accounts for bad input.
+90 days before 2026-11-30, some are on a trial ending in the next 30 days, some have a preferred
+time of day (a few of them malformed, which a campaign at `preferred_time or 17:45` answers with
+its fallback time), and a few records are malformed on purpose, as real exports are: they show how
+`lapse run` rejects and accounts for bad input.
 """
 
 from __future__ import annotations
@@ -59,6 +61,15 @@ def make_user(i: int, rng: random.Random) -> dict[str, object]:
         user["timezone"] = rng.choice(["localtime", "+05:30", "america/new_york", ""])  # junk seen in the wild
     if rng.random() < 0.05:
         del user["first_name"]
+    # newer attributes draw from their own generator, so the ones above stay as they were
+    more = random.Random(f"{i}-more")
+    if more.random() < 0.3:  # on a free trial, ending within the next 30 days
+        user["trial_ends"] = (NOW + dt.timedelta(seconds=more.randrange(30 * 86400))).strftime("%Y-%m-%dT%H:%M:%SZ")
+    r = more.random()
+    if r < 0.4:  # the start of the hour before their most active one (lapse insights --per-user)
+        user["preferred_time"] = f"{more.choice([7, 8, 11, 12, 18, 19, 20, 21]):02d}:00"
+    elif r < 0.42:
+        user["preferred_time"] = more.choice(["25:99", "7pm", ""])  # bad values: the fallback time is used
     return user
 
 
