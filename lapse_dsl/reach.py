@@ -21,7 +21,7 @@ from .personal import fixed
 from .schedule import occurrences
 from .schema import DAYS
 from .timecalc import local_midnight
-from .windows import Offset, bounds
+from .windows import Bound, Offset, bounds
 
 __all__ = ["coverage", "never_sends", "per_schedule", "schedule_gaps"]
 
@@ -221,7 +221,7 @@ def _conflict(attr: str, preds: list[n.Predicate]) -> tuple[n.Predicate, n.Predi
                 bound = "at least" if isinstance(high_pred, n.Between) else "more than"
                 why = f"no {attr} is less than {low.offset[0]} and {bound} {high.offset[0]} before the same occurrence"
             else:
-                why = f"no {attr} is in both windows at the same occurrence"
+                why = f"no {attr} is {_side(low, True)} an occurrence and {_side(high, False)} it"
             return low_pred, high_pred, why
     afters = [p for p in preds if isinstance(p, n.After)]
     befores = [p for p in preds if isinstance(p, n.Before)]
@@ -230,6 +230,18 @@ def _conflict(attr: str, preds: list[n.Predicate]) -> tuple[n.Predicate, n.Predi
             if _not_before(after.point, before.point):
                 return after, before, f"no {attr} is after {_point(after.point)} and before {_point(before.point)}"
     return None
+
+
+def _side(bound: Bound, lower: bool) -> str:
+    """A window's bound in words, relative to the occurrence: ``more than 1w after``."""
+    (d, sign), inclusive = bound.offset, bound.inclusive
+    if d.amount == 0:
+        return ("at or after" if inclusive else "after") if lower else ("at or before" if inclusive else "before")
+    if lower == (sign > 0):  # moving away from the occurrence
+        word = "at least" if inclusive else "more than"
+    else:
+        word = "at most" if inclusive else "less than"
+    return f"{word} {d} {'after' if sign > 0 else 'before'}"
 
 
 def _empty(low: Offset, high: Offset) -> bool:
