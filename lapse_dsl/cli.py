@@ -24,8 +24,9 @@ from .format import format_condition, format_file, quote
 from .model import CheckResult
 from .parse import parse
 from .plugin import Plugin
-from .projection import project
+from .projection import Progress, charts_missing, draw_chart, project, rejection_writer, to_csv, to_json
 from .ruleset import FIRST_INSTANT, LAST_INSTANT, RuleSet, parse_sources, read_sources, read_text, rule_files
+from .ruletests import check_tests, find_test_files, read_tests, run_tests
 from .schema import did_you_mean
 from .segments import Resolver, as_campaigns, used_by
 from .sources import SQLITE, Source, SourceError, counted, open_source, problem, redact
@@ -74,10 +75,21 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--summary", action="store_true", help="also print the weekly/hourly send plan table")
     r.set_defaults(func=_cmd_run)
 
-    pl = sub.add_parser("plan", help="show sends per week and per UTC hour for the next weeks")
+    pl = sub.add_parser(
+        "plan", help="project sends per campaign, week and hour for the next weeks",
+        description="Project every user over the next --weeks weeks, assuming no new activity (drafts\n"
+                    "included, each planned send added to the user's history), and show the sends per\n"
+                    "campaign and week, and per hour of the day on each user's own clock and in UTC.",
+        epilog="example:\n  lapse plan rules/ --users users.jsonl --now 2026-11-30T00:00:00Z --chart plan.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     pl.add_argument("rules", metavar="RULES", help="a .lapse file or a folder of them")
     _users_options(pl)
     pl.add_argument("--weeks", type=_weeks, default=4, help=f"how many weeks ahead (default: 4, at most {MAX_WEEKS})")
+    pl.add_argument("--format", choices=("text", "csv", "json"), default="text",
+                    help="text tables (default), csv (one row per campaign and week, day or hour) or json")
+    pl.add_argument("--chart", metavar="FILE.png", help="also draw sends per day and per local hour as a PNG")
+    pl.add_argument("--errors", metavar="PATH", help="write rejected records here (default: standard error)")
     pl.set_defaults(func=_cmd_plan)
 
     q = sub.add_parser("sql", help="print the SQL that selects a rule's segment in a warehouse")
@@ -109,6 +121,46 @@ def _parser() -> argparse.ArgumentParser:
     _zone_options(e)
     e.set_defaults(func=_cmd_explain)
 
+    ds = sub.add_parser(
+        "describe", help="each campaign in plain words: who, what, when, controls, notes",
+        description="Each campaign in plain words, for a review before launch: who (each condition,\n"
+                    "with a window's dates at the next send), what (channel, message, variants,\n"
+                    "holdout), when (the next sends in a few zones, the fallback zone), the delivery\n"
+                    "controls, and lapse check's warnings about it.",
+        epilog="example:\n  lapse describe rules/braze_lapsing.lapse --now 2026-11-30T00:00:00Z --zones Europe/Paris,Asia/Tokyo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ds.add_argument("rules", metavar="RULES", help="a .lapse file or a folder of them")
+    ds.add_argument("--now", type=_instant, help="describe the sends after this instant (default: the current time)")
+    ds.add_argument("--zones", type=_zone_list, metavar="Z1,Z2,...",
+                    help="zones to list a local campaign's next sends in, after its fallback zone (default: "
+                         "America/New_York,Europe/London,Asia/Tokyo)")
+    ds.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    ds.add_argument("--default-timezone", default="UTC", metavar="ZONE",
+                    help="zone for users without a valid timezone when the rule file sets none (default: UTC)")
+    ds.set_defaults(func=_cmd_describe)
+
+    df = sub.add_parser(
+        "diff", help="who enters, leaves or moves between two versions of the rules",
+        description="Evaluate every user with the OLD and the NEW rules at --now and count, per\n"
+                    "campaign, the users who enter (a decision in NEW, none in OLD), leave, change\n"
+                    "send time, variant or holdout group. OLD and NEW are a .lapse file, a folder,\n"
+                    "or a git revision of one written REV:PATH (HEAD~1:rules/).",
+        epilog="example:\n  lapse diff HEAD~1:rules/ rules/ --users examples/users.jsonl --now 2026-11-30T00:00:00Z",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    df.add_argument("old", metavar="OLD", help="the rules before: a file, a folder, or REV:PATH")
+    df.add_argument("new", metavar="NEW", help="the rules after: a file, a folder, or REV:PATH")
+    df.add_argument("--users", required=True, metavar="SOURCE",
+                    help="users: .jsonl/.ndjson, .csv, .db/.sqlite/.sqlite3, or - for JSON lines on stdin")
+    df.add_argument("--table", help="SQLite table to read (default: users)")
+    df.add_argument("--now", type=_instant, help="evaluation instant, ISO-8601 with offset (default: the current time)")
+    df.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
+    df.add_argument("--examples", type=_examples, default=3, metavar="N",
+                    help="example user ids per campaign and change (default: 3; 0 for none)")
+    _zone_options(df)
+    df.set_defaults(func=_cmd_diff)
+
     sg = sub.add_parser(
         "segments", help="list named segments, the campaigns that use them and their sizes",
         description="List each named segment (segment \"NAME\" = CONDITION): where it is defined,\n"
@@ -127,6 +179,85 @@ def _parser() -> argparse.ArgumentParser:
     sg.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     _zone_options(sg)
     sg.set_defaults(func=_cmd_segments)
+
+    te = sub.add_parser(
+        "test", help="run the rule tests (.lapsetest files) written beside the rules",
+        description="Run the expectations written beside the rules (.lapsetest files, see\n"
+                    "docs/language.md, Rule tests): each test's user at its instant, on the\n"
+                    "compiled rules and on the reference interpreter. Prints each failure with\n"
+                    "the expectation's and the campaign's positions, then a summary line.\n"
+                    "Exit 0 when every test passes, 1 on a failure, 2 on a malformed test file.",
+        epilog="examples:\n  lapse test rules/\n  lapse test rules/braze_lapsing.lapse rules/braze_lapsing.lapsetest",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    te.add_argument("rules", metavar="RULES", help="a .lapse file or a folder of them")
+    te.add_argument("tests", nargs="*", metavar="TESTS",
+                    help="test files or folders of them (default: the .lapsetest files beside RULES)")
+    te.add_argument("-v", "--verbose", action="store_true", help="also list each test that passed")
+    _zone_options(te)
+    te.set_defaults(func=_cmd_test)
+
+    rp = sub.add_parser(
+        "report", help="who came back after a send: lift over holdout and variants",
+        description="Per campaign, variant and holdout group of a plan (lapse run --out): the users\n"
+                    "sent (or held out), those with a session in (send_at, send_at + window], the\n"
+                    "rate, and each variant's lift over the holdout and over the other variants,\n"
+                    "with a confidence interval and p-value (statsmodels). Decisions whose window\n"
+                    "ends after --now (default: the latest session read) are left out and counted.",
+        epilog="example:\n  lapse run rules/send_time_experiment.lapse --users examples/users.jsonl \\\n"
+               "      --now 2026-11-30T00:00:00Z --out plan.jsonl\n"
+               "  lapse report --sends plan.jsonl --sessions examples/sessions.jsonl --chart lift.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rp.add_argument("--sends", required=True, metavar="PLAN",
+                    help="the decisions: lapse run's output, .jsonl/.ndjson or .csv, or - for JSON lines on stdin")
+    rp.add_argument("--sessions", required=True, metavar="SOURCE",
+                    help="session events (user_id, at): .jsonl/.ndjson, .csv, .parquet, .db/.sqlite/.sqlite3, "
+                         "duckdb:PATH, or -")
+    rp.add_argument("--sessions-table", metavar="TABLE", help="SQLite or DuckDB table of the sessions (default: sessions)")
+    rp.add_argument("--naive-timezone", metavar="ZONE", help="zone assumed for session times without an offset")
+    rp.add_argument("--window", type=_report_window, default="7d", metavar="DURATION",
+                    help="how long after a send a session counts as coming back: 12h, 7d, 2w (default: 7d)")
+    rp.add_argument("--now", type=_instant,
+                    help="the sessions are complete up to here, ISO-8601 with offset (default: the latest session)")
+    rp.add_argument("--alpha", type=_alpha, default=0.05,
+                    help="significance level; intervals are 1 - alpha (default: 0.05, 95%% intervals)")
+    rp.add_argument("--min-group", type=_min_group, default=50, metavar="N",
+                    help="a group with fewer users is too small to conclude from (default: 50)")
+    rp.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    rp.add_argument("--chart", metavar="FILE.png", help="also draw each group's rate and interval per campaign")
+    rp.set_defaults(func=_cmd_report)
+
+    ins = sub.add_parser(
+        "insights", help="sessions by local weekday and hour: peaks and when to send",
+        description="Count sessions by local weekday and hour, each on its own zone's wall clock (the\n"
+                    "event's timezone, else the user's, else --default-timezone), show them as a text\n"
+                    "heatmap (and a PNG with --chart), mark each weekday's peak hour and recommend the\n"
+                    "start of the hour before it. --per-user writes each user's own preferred_time.",
+        epilog="example:\n  lapse insights --users examples/users.jsonl --sessions examples/sessions.jsonl \\\n"
+               "      --now 2026-11-30T00:00:00Z --weeks 12 --chart sessions.png --per-user preferred.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ins.add_argument("--users", required=True, metavar="SOURCE",
+                     help="users (user_id, timezone): .jsonl/.ndjson, .csv, .parquet, .db/.sqlite/.sqlite3, "
+                          "duckdb:PATH, or -")
+    ins.add_argument("--sessions", required=True, metavar="SOURCE",
+                     help="sessions (user_id, at, timezone): the same kinds of source as --users")
+    ins.add_argument("--table", help="SQLite or DuckDB table of the users (default: users)")
+    ins.add_argument("--sessions-table", metavar="TABLE", help="SQLite or DuckDB table of the sessions (default: sessions)")
+    ins.add_argument("--now", type=_instant, help="leave out sessions after this instant (default: none left out)")
+    ins.add_argument("--weeks", type=_weeks, metavar="N", help="only the sessions of the N weeks up to --now (default: all)")
+    ins.add_argument("--zone", action="append", metavar="ZONE",
+                     help="only the sessions placed in this zone (repeatable; default: every zone)")
+    ins.add_argument("--chart", metavar="FILE.png", help="also draw the heatmap as a PNG (needs matplotlib)")
+    ins.add_argument("--per-user", metavar="FILE", help="write each user's preferred_time here, as JSON lines")
+    ins.add_argument("--min-sessions", type=_min_sessions, default=5, metavar="N",
+                     help="--per-user writes users with at least N sessions counted (default: 5)")
+    ins.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    ins.add_argument("--default-timezone", default="UTC", metavar="ZONE",
+                     help="zone for sessions whose event and user name no valid zone (default: UTC)")
+    ins.add_argument("--naive-timezone", metavar="ZONE", help="zone assumed for session times without an offset")
+    ins.set_defaults(func=_cmd_insights)
     return p
 
 
@@ -343,7 +474,43 @@ def _open_out(path: str) -> IO[str]:
 def _cmd_plan(args: argparse.Namespace) -> int:
     plugin = _load_plugin(args)
     now = args.now or dt.datetime.now(dt.UTC)
-    _print(project(plugin.rules, _open_users(args, plugin), now, args.weeks).render())
+    if args.chart is not None:
+        missing = charts_missing()
+        if missing is not None:
+            raise UsageError(missing)
+        if Path(args.chart).suffix.lower() != ".png":
+            raise UsageError(f"--chart {args.chart}: the chart is a PNG file; name it FILE.png")
+        folder = Path(args.chart).parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise UsageError(f"--chart {args.chart}: cannot write in {folder}")
+    outputs = [(flag, path) for flag, path in (("--chart", args.chart), ("--errors", args.errors)) if path]
+    if len(outputs) == 2 and _same_file(args.chart, args.errors):
+        raise UsageError(f"--chart and --errors are the same file ({args.errors}): give each its own")
+    for flag, path in outputs:
+        for what, source_path in _input_files(args):
+            if _same_file(path, source_path):
+                raise UsageError(f"{flag} {path} is {what} ({source_path}): writing it would destroy the input")
+    source = _open_users(args, plugin)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(source)
+        errors = stack.enter_context(_open_out(args.errors)) if args.errors else sys.stderr
+        bar = Progress(source)
+        plan = project(plugin.rules, source, now, args.weeks, reject=rejection_writer(errors, bar), progress=bar)
+    if args.chart is not None:
+        try:
+            draw_chart(plan, args.chart)
+        except OSError as exc:
+            raise UsageError(f"{args.chart}: cannot write ({exc.strerror or exc})") from None
+        print(f"chart written to {args.chart}", file=sys.stderr)
+    if args.format == "json":
+        _print(to_json(plan))
+    elif args.format == "csv":
+        _print(to_csv(plan).removesuffix("\n"))
+        for line in plan.render().splitlines():  # what the table cannot hold: warnings and the accounting
+            if line.startswith(("warning: ", "accounted for: ")):
+                print(line, file=sys.stderr)
+    else:
+        _print(plan.render())
     return 0
 
 
@@ -367,6 +534,73 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         print(f"lapse: error: the user record cannot be evaluated: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     _print(str(explanation))
+    return 0
+
+
+def _zone_list(text: str) -> list[str]:
+    zones = [z.strip() for z in text.split(",") if z.strip()]
+    if not zones:
+        raise argparse.ArgumentTypeError(f"'{text}' names no zone; write Z1,Z2,... such as Europe/Paris,Asia/Tokyo")
+    for zone in zones:
+        if get_zone(zone) is None:
+            raise argparse.ArgumentTypeError(f"{zone}: {zone_problem(zone)}")
+    return zones
+
+
+def _examples(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or len(text) > 6:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number from 0 to 999999")
+    return int(text)
+
+
+def _check_zone_flags(args: argparse.Namespace) -> None:
+    for flag, zone in (("--default-timezone", args.default_timezone),
+                       ("--naive-timezone", getattr(args, "naive_timezone", None))):
+        if zone is not None and get_zone(zone) is None:
+            raise UsageError(f"{flag} {zone}: {zone_problem(zone)}")
+
+
+def _cmd_describe(args: argparse.Namespace) -> int:
+    from .describe import checked, describe, render
+
+    _check_zone_flags(args)
+    if not Path(args.rules).exists():
+        raise UsageError(f"{args.rules}: no such file or folder")
+    result, definitions = checked(read_sources(args.rules))
+    now = args.now or dt.datetime.now(dt.UTC)
+    campaigns = describe(result, definitions, now, args.zones, args.default_timezone)
+    if args.format == "json":
+        _print(json.dumps({"at": _iso(now), "campaigns": campaigns}, indent=2, ensure_ascii=False))
+    elif campaigns:
+        _print(render(campaigns, now))
+    else:
+        print("no campaigns: the rules hold no 'segment ...; send ...' line and no campaign block", file=sys.stderr)
+    return 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import RulesSpecError, diff_users, load_side
+
+    _check_zone_flags(args)
+    if is_database(args.users):
+        raise UsageError("lapse diff compares every user, so --users is a file or - (standard input): a database "
+                         "source returns only the users one rule set may select")
+    if args.table is not None and Path(args.users).suffix.lower() not in SQLITE:
+        raise UsageError("--table applies to a SQLite file, not to JSON lines or CSV")
+    zones = {"default_timezone": args.default_timezone, "naive_timezone": args.naive_timezone}
+    try:
+        old = load_side("OLD", args.old, **zones)
+        new = load_side("NEW", args.new, **zones)
+    except RulesSpecError as exc:
+        raise UsageError(str(exc)) from None
+    try:  # CSV cells and SQLite values are typed by NEW's declarations, then OLD's
+        source = open_source(args.users, {**old.schema, **new.schema}, args.table)
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
+    now = args.now or dt.datetime.now(dt.UTC)
+    result = diff_users(old, new, source, now, examples=args.examples, errors=sys.stderr,
+                        old_spec=args.old, new_spec=args.new)
+    _print(json.dumps(result.to_json(), indent=2, ensure_ascii=False) if args.format == "json" else result.render())
     return 0
 
 
@@ -452,6 +686,183 @@ def _cmd_segments(args: argparse.Namespace) -> int:
 
 
 _VERDICT = {True: "in", False: "out", None: "unknown"}
+
+
+def _cmd_test(args: argparse.Namespace) -> int:
+    plugin = _load_plugin(args)
+    try:
+        paths = find_test_files(args.rules, args.tests)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    files, diagnostics = read_tests(paths)
+    if not diagnostics:  # names are checked once the files parse
+        diagnostics = check_tests(files, plugin.rules)
+    if diagnostics:
+        for d in diagnostics:
+            print(d, file=sys.stderr)
+        print(f"{counted(len(diagnostics), 'error')} in the test files: no test was run", file=sys.stderr)
+        return 2
+    report = run_tests(plugin.rules, files)
+    _print(report.render(verbose=args.verbose))
+    return 1 if report.failed else 0
+
+
+def _report_window(text: str) -> dt.timedelta:
+    from .report import parse_window
+
+    try:
+        return parse_window(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 0.5:  # (NaN fails too)
+        raise argparse.ArgumentTypeError(f"'{text}' is not a significance level above 0 and at most 0.5, such as 0.05")
+    return value
+
+
+def _min_group(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of at least 1")
+    return int(text)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from . import report as rp
+    from .sessions import open_sessions
+
+    if args.sends == "-" and args.sessions == "-":
+        raise UsageError("--sends and --sessions cannot both be - (standard input): give one of them a file")
+    duckdb = args.sessions.startswith("duckdb:")
+    if is_database(args.sessions) and not duckdb:
+        raise UsageError(f"--sessions: lapse report reads files and duckdb:PATH, not {args.sessions.split(':')[0]} databases")
+    if args.sessions_table is not None and not duckdb and Path(args.sessions).suffix.lower() not in SQLITE:
+        raise UsageError(f"--sessions-table applies to a SQLite file or duckdb:PATH, not to --sessions {args.sessions}")
+    if args.naive_timezone is not None and get_zone(args.naive_timezone) is None:
+        raise UsageError(f"--naive-timezone {args.naive_timezone}: {zone_problem(args.naive_timezone)}")
+    inputs = (("--sends", args.sends), ("--sessions", args.sessions.removeprefix("duckdb:")))
+    for flag, path in inputs:
+        if path != "-" and not Path(path).is_file():
+            raise UsageError(f"{flag} {path}: no such file")
+    if args.sends != "-" and Path(args.sends).suffix.lower() not in (".jsonl", ".ndjson", ".csv"):
+        raise UsageError(f"--sends {args.sends}: a plan is JSON lines (.jsonl, .ndjson) or .csv, as lapse run writes it")
+    if args.chart is not None:
+        if Path(args.chart).suffix.lower() != ".png":
+            raise UsageError(f"--chart {args.chart}: the chart is a PNG image; name a .png file")
+        for flag, path in inputs:
+            if path != "-" and _same_file(args.chart, path):
+                raise UsageError(f"--chart {args.chart} is the {flag} file: writing it would destroy the input")
+    try:  # the optional dependencies, before reading anything
+        rp.load_stats()
+        if args.chart is not None:
+            rp.load_pyplot()
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    plan_name = "<stdin>" if args.sends == "-" else args.sends
+    sessions_name = "<stdin>" if args.sessions == "-" else args.sessions
+
+    def rejected(name: str) -> rp.OnError:
+        def say(line: int, why: str) -> None:
+            print(f"{name}:{line}: {why}", file=sys.stderr)
+        return say
+
+    try:
+        with open_source(args.sends, rp.PLAN_SCHEMA) as plan:
+            bar = rp.Progress(plan.size, plan.position, "decisions")
+            watch = rp.read_plan(rp.with_progress(plan, bar), args.window, rejected(plan_name))
+        naive = None if args.naive_timezone is None else get_zone(args.naive_timezone)
+        with open_sessions(args.sessions, args.sessions_table, naive) as sessions:
+            bar = rp.Progress(sessions.size, sessions.position, "sessions")
+            counts = rp.mark_returns(watch, rp.with_progress(sessions, bar), rejected(sessions_name))
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
+    report = rp.make_report(watch, counts, now=args.now, alpha=args.alpha, min_group=args.min_group,
+                            plan=plan_name, sessions=sessions_name)
+    if args.chart is not None:
+        try:
+            rp.save_chart(report, args.chart)
+        except OSError as exc:
+            raise UsageError(f"{args.chart}: cannot write ({exc.strerror or exc})") from None
+    _print(json.dumps(rp.render_json(report), indent=2, ensure_ascii=False) if args.format == "json"
+           else rp.render_text(report))
+    return 0
+
+
+def _min_sessions(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of at least 1")
+    return int(text)
+
+
+def _cmd_insights(args: argparse.Namespace) -> int:
+    from . import insights
+    from .sessions import open_sessions
+
+    zones = [("--default-timezone", args.default_timezone), ("--naive-timezone", args.naive_timezone)]
+    for flag, zone in [*zones, *(("--zone", z) for z in args.zone or ())]:
+        if zone is not None and get_zone(zone) is None:
+            raise UsageError(f"{flag} {zone}: {zone_problem(zone)}")
+    if args.users == "-" and args.sessions == "-":
+        raise UsageError("--users and --sessions cannot both be - (standard input): give one of them a file")
+    inputs = (("--users", args.users, "--table", args.table), ("--sessions", args.sessions, "--sessions-table",
+                                                                   args.sessions_table))
+    for flag, spec, table_flag, table in inputs:
+        if is_database(spec) and not spec.startswith("duckdb:"):
+            raise UsageError(f"{flag}: lapse insights reads files and duckdb:PATH, not {spec.split(':')[0]} databases")
+        if table is not None and not spec.startswith("duckdb:") and Path(spec).suffix.lower() not in SQLITE:
+            raise UsageError(f"{table_flag} applies to a SQLite file or duckdb:PATH, not to {flag} {spec}")
+    if args.chart is not None and Path(args.chart).suffix.lower() != ".png":
+        raise UsageError(f"--chart {args.chart}: the chart is a PNG image; name a .png file")
+    outputs = [(flag, path) for flag, path in (("--chart", args.chart), ("--per-user", args.per_user)) if path]
+    if len(outputs) == 2 and _same_file(args.chart, args.per_user):
+        raise UsageError(f"--chart and --per-user are the same file ({args.chart}): give each its own")
+    for flag, path in outputs:
+        for what, spec in (("the users", args.users), ("the sessions", args.sessions)):
+            spec = spec.removeprefix("duckdb:")
+            if spec != "-" and _same_file(path, spec):
+                raise UsageError(f"{flag} {path} is {what} ({spec}): writing it would destroy the input")
+    if args.chart is not None:
+        try:
+            insights.chart_classes()  # before reading anything
+        except insights.ChartsMissing as exc:
+            raise UsageError(str(exc)) from None
+    end = args.now if args.now is not None or args.weeks is None else dt.datetime.now(dt.UTC)
+    start = None if args.weeks is None else end - dt.timedelta(weeks=args.weeks)
+    users_name, sessions_name = ("<stdin>" if s == "-" else s for s in (args.users, args.sessions))
+    with contextlib.ExitStack() as stack:
+        per_user = stack.enter_context(_open_out(args.per_user)) if args.per_user else None
+        try:
+            source = insights.open_users(args.users, args.table)
+        except SourceError as exc:
+            raise UsageError(str(exc)) from None
+        users, read, rejected = insights.read_users(source, users_name, per_user=per_user is not None)
+        try:
+            sessions = stack.enter_context(open_sessions(
+                args.sessions, args.sessions_table, None if args.naive_timezone is None else get_zone(args.naive_timezone)))
+        except SourceError as exc:
+            raise UsageError(str(exc)) from None
+        result = insights.analyse(
+            users, sessions, sessions_name, users_read=read, users_rejected=rejected, default_zone=args.default_timezone,
+            start=start, end=end, only_zones=args.zone or (), progress_source=sessions.source,
+        )
+        if per_user is not None:
+            written = insights.write_preferred_times(users, args.min_sessions, per_user)
+            print(f"{args.per_user}: preferred_time of {counted(written, 'user')} with at least "
+                  f"{counted(args.min_sessions, 'session')}", file=sys.stderr)
+    if args.chart is not None:
+        try:
+            insights.draw_chart(result, args.chart)
+        except OSError as exc:
+            raise UsageError(f"{args.chart}: cannot write ({exc.strerror or exc})") from None
+        print(f"chart written to {args.chart}", file=sys.stderr)
+    print(insights.summary(result, users_name, sessions_name), file=sys.stderr)
+    _print(json.dumps(insights.to_json(result), indent=2) if args.format == "json" else insights.render(result))
+    return 0
 
 
 def _print(text: str) -> None:

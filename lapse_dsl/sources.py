@@ -1,4 +1,4 @@
-"""User sources for batch runs: JSON lines, CSV, SQLite, standard input. Each yields, in input
+"""User sources for batch runs: JSON lines, CSV, SQLite, Parquet, standard input. Each yields, in input
 order, ``(line, record)`` or ``(line, error message)`` so that every input is accounted for; nothing
 is loaded whole, so memory stays flat however large the input. Whatever goes wrong reading one
 record (any exception) costs that record only: it becomes its error message."""
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import importlib
 import io
 import json
 import os
@@ -18,13 +19,16 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, BinaryIO, TextIO
 
-__all__ = ["MAX_FIELD_LINES", "MAX_LINE", "SQLITE", "Row", "SourceError", "counted", "open_source", "problem", "redact"]
+__all__ = [
+    "MAX_FIELD_LINES", "MAX_LINE", "PARQUET", "SQLITE", "Row", "SourceError", "counted", "open_source", "problem", "redact",
+]
 
 Row = tuple[int, dict[str, Any] | str]  # (1-based line or row number, record or error)
 
 JSONL = (".jsonl", ".ndjson")
 CSV = (".csv",)
 SQLITE = (".db", ".sqlite", ".sqlite3")
+PARQUET = (".parquet",)
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean",
                type(None): "null"}
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -108,15 +112,15 @@ class Source:
 
 def open_source(spec: str, schema: Mapping[str, str], table: str | None = None) -> Source:
     """Open ``spec`` (a path whose extension names the format, or ``-`` for JSON lines on
-    standard input). ``schema`` types CSV cells and SQLite values; ``table`` is the SQLite table
-    (default ``users``)."""
+    standard input). ``schema`` types CSV cells and SQLite values (Parquet columns carry their
+    own types); ``table`` is the SQLite table (default ``users``)."""
     if spec == "-":
         return Source(_jsonl(sys.stdin.buffer), None, lambda: 0)
     path = Path(spec)
     suffix = path.suffix.lower()
-    if suffix not in JSONL + CSV + SQLITE:
+    if suffix not in JSONL + CSV + PARQUET + SQLITE:
         raise SourceError(redact(
-            f"{spec}: unknown users file type '{suffix or '(none)'}'; use .jsonl, .ndjson, .csv, "
+            f"{spec}: unknown users file type '{suffix or '(none)'}'; use .jsonl, .ndjson, .csv, .parquet, "
             ".db, .sqlite, .sqlite3 or - for standard input", spec
         ))
     if not path.is_file():
@@ -124,6 +128,8 @@ def open_source(spec: str, schema: Mapping[str, str], table: str | None = None) 
     size = path.stat().st_size
     if suffix in SQLITE:
         return _sqlite(path, "users" if table is None else table, schema)
+    if suffix in PARQUET:
+        return _parquet(path, size)
     raw = path.open("rb")
     if suffix in CSV:
         # utf-8-sig: spreadsheet exports often start with a byte-order mark. surrogateescape: a bad
@@ -462,3 +468,95 @@ def _sqlite_record(columns: list[str], values: tuple[Any, ...], schema: Mapping[
         except Exception as exc:  # it costs this row only
             return f"{name}: {problem(exc)}"
     return record
+
+
+# Parquet ----------------------------------------------------------------------------------------
+
+_PARQUET_BATCH = 4096  # rows per record batch: memory stays flat, conversion stays vectorised
+
+
+def _parquet(path: Path, size: int) -> Source:
+    """A Parquet file read one record batch at a time (pyarrow, the ``parquet`` extra). Columns
+    keep their types: a timestamp with a zone is an aware datetime, one without is naive (a time
+    without an offset, as in JSON), strings, numbers and booleans are themselves, a struct is a
+    nested record and a list a list. ``position`` is the share of rows read, scaled to ``size``
+    bytes, so the progress bar reads it as it reads the other files."""
+    try:
+        pa = importlib.import_module("pyarrow")
+        pq = importlib.import_module("pyarrow.parquet")
+    except ImportError:
+        raise SourceError(f"{path}: reading Parquet needs pyarrow: pip install 'lapse-dsl[parquet]'") from None
+    try:
+        file = pq.ParquetFile(str(path))  # memory-mapped by pyarrow, read a batch at a time
+        total = int(file.metadata.num_rows)
+    except Exception as exc:  # ArrowInvalid for a file that is not Parquet, OSError, ...
+        raise SourceError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
+    done = [0]
+    return Source(_parquet_rows(pa, file, path, done), size, lambda: size * done[0] // total if total else 0,
+                  file.close)
+
+
+def _parquet_rows(pa: Any, file: Any, path: Path, done: list[int]) -> Iterator[Row]:
+    number = 0
+    try:
+        batches = file.iter_batches(batch_size=_PARQUET_BATCH)
+        while True:
+            try:
+                batch = next(batches, None)
+            except Exception as exc:  # a damaged page: the source, not a record, failed
+                raise SourceError(f"{path}: reading row {number + 1} failed ({_first_line(exc)})") from None
+            if batch is None:
+                return
+            names = batch.schema.names
+            columns = [_parquet_values(pa, column) for column in batch.columns]
+            for i in range(batch.num_rows):
+                number += 1
+                yield number, _parquet_record(names, [values[i] for values in columns])
+            done[0] = number
+    finally:
+        file.close()
+
+
+class _Unreadable:
+    """A Parquet value Python cannot hold (a timestamp past year 9999): it costs its row only."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _parquet_values(pa: Any, column: Any) -> list[Any]:
+    """A column of a record batch as Python values, the whole column at once; when that fails,
+    value by value, so that only the rows holding a bad value are lost."""
+    kind = column.type
+    if pa.types.is_timestamp(kind) and kind.unit == "ns":  # else pandas Timestamps, or an error
+        column = column.cast(pa.timestamp("us", kind.tz), safe=False)  # a datetime holds microseconds
+    try:
+        return list(column.to_pylist())
+    except Exception:
+        pass
+    values: list[Any] = []
+    for i in range(len(column)):
+        try:
+            values.append(column[i].as_py())
+        except Exception as exc:  # OverflowError: date value out of range, and the like
+            values.append(_Unreadable(problem(exc)))
+    return values
+
+
+def _parquet_record(names: list[str], values: list[Any]) -> dict[str, Any] | str:
+    record: dict[str, Any] = {}
+    for name, value in zip(names, values, strict=True):
+        if value is None:
+            continue
+        if isinstance(value, _Unreadable):
+            return f"{name}: {value.reason}"
+        try:
+            put(record, name, value)
+        except Exception as exc:  # it costs this row only
+            return f"{name}: {problem(exc)}"
+    return record
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -475,8 +475,8 @@ def test_exit_1_for_rule_errors(tmp_path: Path, capsys: pytest.CaptureFixture[st
 @pytest.mark.parametrize(
     ("users", "message"),
     [
-        ("users.txt", "unknown users file type '.txt'; use .jsonl, .ndjson, .csv, .db, .sqlite, .sqlite3 or -"),
-        ("users.parquet", "unknown users file type '.parquet'"),
+        ("users.txt", "unknown users file type '.txt'; use .jsonl, .ndjson, .csv, .parquet, .db, .sqlite, .sqlite3 or -"),
+        ("users.parquet", "users.parquet: not a readable Parquet file"),
         ("missing.jsonl", "missing.jsonl: no such users file"),
         ("missing.db", "missing.db: no such users file"),
     ],
@@ -525,4 +525,5 @@ def test_summary_flag_adds_the_plan_tables(tmp_path: Path, capsys: pytest.Captur
     run = lapse(capsys, "run", BRAZE, "--users", str(jsonl(tmp_path / "u.jsonl", *USERS)), "--now", NOW, "--summary")
     assert run.code == 0
     assert "send plan from 2026-11-30T00:00:00+00:00 for 4 weeks: 2 sends" in run.err
-    assert "sends by UTC hour" in run.err
+    assert "sends per campaign and week" in run.err
+    assert "sends per hour of the day: local (each user's own clock) and UTC" in run.err

@@ -454,9 +454,10 @@ def test_campaigns_without_decisions_are_listed_with_zero(capsys: pytest.Capture
     assert table["Lapsed"][-4:] == ["push", "1", "0", "0"]
     assert main(["plan", str(rules), "--users", str(users), "--now", NOW, "--weeks", "1"]) == 0
     plan = capsys.readouterr().out.splitlines()
-    table = plan.index("") + 1
-    assert plan[table].split() == ["week", "of", "Gold", "Lapsed", "total"]
-    assert plan[table + 1].split()[1:] == ["0", "1", "1"]
+    table = plan.index("") + 2  # after the table's heading: one row per campaign, a column per week
+    assert plan[table].split() == ["campaign", "2026-11-30", "total", "held", "out"]
+    assert plan[table + 1].split() == ["Gold", "0", "0", "0"]
+    assert plan[table + 2].split() == ["Lapsed", "1", "1", "0"]
 
 
 # lapse explain: the same class, one record on the command line -------------------------------------
