@@ -13,8 +13,6 @@ import datetime as dt
 import difflib
 import io
 import json
-import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
 
@@ -24,6 +22,7 @@ from . import nodes as n
 from .errors import UserDataError, render
 from .model import Decision
 from .plugin import Plugin
+from .progress import Progress
 from .ruleset import RuleSet
 from .sources import Source, counted, problem
 from .timecalc import iso_utc
@@ -257,34 +256,6 @@ def _write_rejection(errors: IO[str], line: int, user_id: str | None, reason: st
         errors.write(json.dumps(record) + "\n")
 
 
-class _Progress:
-    """A one-line progress bar on stderr, only for a terminal and a large input."""
-
-    LARGE = 5_000_000  # bytes
-
-    def __init__(self, source: Source, enabled: bool) -> None:
-        self.source = source
-        self.enabled = enabled and source.size is not None and source.size >= self.LARGE and sys.stderr.isatty()
-        self.last = 0.0
-
-    def tick(self, count: int) -> None:
-        if not self.enabled or count % 1000:
-            return
-        now = time.monotonic()
-        if now - self.last < 0.2:
-            return
-        self.last = now
-        size = self.source.size or 1
-        share = min(1.0, self.source.position() / size)
-        bar = "#" * int(share * 30)
-        sys.stderr.write(f"\r[{bar:<30}] {share:5.1%} {count:>10} users")
-        sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 60 + "\r")
-
-
 def run_batch(
     plugin: Plugin,
     source: Source,
@@ -305,7 +276,7 @@ def run_batch(
     presence = Presence(plugin.rules)
     writer = _Writer(out, fmt)
     lines: collections.deque[int] = collections.deque()
-    bar = _Progress(source, progress)
+    bar = Progress(source.size, source.position, "user", enabled=progress)
 
     def reject(line: int, user_id: str | None, reason: str) -> None:
         summary.read += 1

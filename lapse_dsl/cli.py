@@ -24,13 +24,15 @@ from .format import format_condition, format_file, quote
 from .model import CheckResult
 from .parse import parse
 from .plugin import Plugin
-from .projection import Progress, charts_missing, draw_chart, project, rejection_writer, to_csv, to_json
+from .progress import Progress, with_progress
+from .projection import charts_missing, draw_chart, project, rejection_writer, to_csv, to_json
 from .ruleset import FIRST_INSTANT, LAST_INSTANT, RuleSet, parse_sources, read_sources, read_text, rule_files
 from .ruletests import check_tests, find_test_files, read_tests, run_tests
 from .schema import did_you_mean
 from .segments import Resolver, as_campaigns, used_by
 from .sources import SQLITE, Source, SourceError, counted, open_source, problem, redact
 from .sql import DIALECTS, candidates_sql, next_occurrence_sql, segment_sql
+from .timecalc import SEARCH_HORIZON, exact_duration
 from .userdata import user_id_of
 from .warehouse import is_database, open_database, table_problem
 from .zones import get_zone, zone_problem
@@ -334,21 +336,12 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
-_WITHIN_UNITS = {"m": dt.timedelta(minutes=1), "h": dt.timedelta(hours=1), "d": dt.timedelta(days=1),
-                 "w": dt.timedelta(weeks=1)}
-_WITHIN_MAX = 400 * 24 * 60  # minutes: the search horizon; a longer --within limits nothing
-
-
 def _within(text: str) -> dt.timedelta:
-    """``--within``: a whole number and a unit, m, h, d or w, as exact elapsed time (a day is 24
-    hours here: the flag bounds a search, it is not a calendar window)."""
-    amount, unit = text[:-1], text[-1:]
-    if unit not in _WITHIN_UNITS or not (amount.isascii() and amount.isdigit()):
-        raise argparse.ArgumentTypeError(f"'{text}' is not a duration such as 15m, 1h, 1d or 1w")
-    digits = amount.lstrip("0") or "0"
-    if len(digits) > 7 or int(digits) * _WITHIN_UNITS[unit] > dt.timedelta(minutes=_WITHIN_MAX):
-        raise argparse.ArgumentTypeError(f"'{text}' is too long: at most 400d (the search horizon)")
-    return int(digits) * _WITHIN_UNITS[unit]
+    """``--within``: exact elapsed time, at most the search horizon (:func:`timecalc.exact_duration`)."""
+    try:
+        return exact_duration(text, SEARCH_HORIZON, "the search horizon")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _weeks(text: str) -> int:
@@ -494,7 +487,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         stack.enter_context(source)
         errors = stack.enter_context(_open_out(args.errors)) if args.errors else sys.stderr
-        bar = Progress(source)
+        bar = Progress(source.size, source.position, "user", large=0, every=1, suffix=" projected")
         plan = project(plugin.rules, source, now, args.weeks, reject=rejection_writer(errors, bar), progress=bar)
     if args.chart is not None:
         try:
@@ -773,12 +766,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     try:
         with open_source(args.sends, rp.PLAN_SCHEMA) as plan:
-            bar = rp.Progress(plan.size, plan.position, "decisions")
-            watch = rp.read_plan(rp.with_progress(plan, bar), args.window, rejected(plan_name))
+            bar = Progress(plan.size, plan.position, "decision")
+            watch = rp.read_plan(with_progress(plan, bar), args.window, rejected(plan_name))
         naive = None if args.naive_timezone is None else get_zone(args.naive_timezone)
         with open_sessions(args.sessions, args.sessions_table, naive) as sessions:
-            bar = rp.Progress(sessions.size, sessions.position, "sessions")
-            counts = rp.mark_returns(watch, rp.with_progress(sessions, bar), rejected(sessions_name))
+            bar = Progress(sessions.size, sessions.position, "session")
+            counts = rp.mark_returns(watch, with_progress(sessions, bar), rejected(sessions_name))
     except SourceError as exc:
         raise UsageError(str(exc)) from None
     report = rp.make_report(watch, counts, now=args.now, alpha=args.alpha, min_group=args.min_group,

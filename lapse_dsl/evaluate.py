@@ -20,7 +20,7 @@ from .personal import held_out, schedule_for, variant_of
 from .plan import fallback_zone, fixed_zone, needs_moment
 from .schedule import occurrences, offsets_near
 from .templates import TemplateError, message_variables
-from .timecalc import Tz, iso_utc, local_midnight, local_wall, resolve, shift, shift_wall
+from .timecalc import SEARCH_HORIZON, Tz, iso_utc, local_midnight, local_wall, resolve, shift, shift_wall
 from .userdata import as_string, parse_time, short_repr
 from .windows import Offset, Window, bounds, flips
 from .zones import get_zone
@@ -30,7 +30,7 @@ __all__ = [
     "idempotency_key", "key_preimage", "require_instant", "require_within", "search", "truth",
 ]
 
-HORIZON = dt.timedelta(days=400)
+HORIZON = SEARCH_HORIZON  # how far ahead a search looks
 # Calendar shifts differ from 24-hour arithmetic by at most a zone's largest offset jump (24h at
 # a date-line change) plus a gap; the search may skip occurrences farther than this from any
 # point where a time condition can change.

@@ -22,14 +22,13 @@ import collections
 import datetime as dt
 import importlib
 import json
-import sys
-import time
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any
 
 import attrs
 
+from .progress import Progress
 from .sessions import DUCKDB, BadSession, Session, open_duckdb
 from .sources import Source, open_source
 from .timecalc import Tz, iso_utc
@@ -171,32 +170,7 @@ class Insight:
 
 # reading ---------------------------------------------------------------------------------------
 
-
-class _Progress:
-    """A one-line progress bar on standard error, only on a terminal and for a large input."""
-
-    LARGE = 1_000_000  # bytes
-
-    def __init__(self, source: Source, what: str, enabled: bool) -> None:
-        self.source = source
-        self.what = what
-        self.enabled = enabled and (source.size or 0) >= self.LARGE and sys.stderr.isatty()
-        self.last = 0.0
-
-    def tick(self, count: int) -> None:
-        if not self.enabled or count % 1000:
-            return
-        now = time.monotonic()
-        if now - self.last < 0.2:
-            return
-        self.last = now
-        share = min(1.0, self.source.position() / (self.source.size or 1))
-        sys.stderr.write(f"\r[{'#' * int(share * 30):<30}] {share:5.1%} {count:>10} {self.what}")
-        sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 60 + "\r")
+_LARGE = 1_000_000  # bytes of input from which a progress bar is drawn
 
 
 def open_users(spec: str, table: str | None) -> Source:
@@ -213,7 +187,7 @@ def read_users(source: Source, name: str, *, per_user: bool, progress: bool = Tr
     ``timezone`` is no zone (the fallback), not a rejection."""
     users = UserTable(per_user)
     rejected: list[Rejected] = []
-    bar = _Progress(source, "users", progress)
+    bar = Progress(source.size, source.position, "user", large=_LARGE, enabled=progress)
     read = 0
     with source:
         for line, record in source:
@@ -264,7 +238,8 @@ def analyse(
     rejected: collections.Counter[str] = collections.Counter()
     examples = list(users_rejected[:SHOWN])
     shown = 0
-    bar = _Progress(progress_source, "sessions", True) if progress_source is not None else None
+    bar = (Progress(progress_source.size, progress_source.position, "session", large=_LARGE)
+           if progress_source is not None else None)
     for line, item in sessions:
         read += 1
         if bar is not None:

@@ -20,7 +20,6 @@ import io
 import json
 import re
 import sys
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any
 
@@ -29,13 +28,14 @@ import attrs
 from .batch import Presence, history_of
 from .errors import LapseError, render
 from .model import Decision
+from .progress import Progress
 from .ruleset import RuleSet
-from .sources import Source, counted, problem
+from .sources import counted, problem
 from .timecalc import iso_utc
 from .userdata import user_id_of
 
 __all__ = [
-    "CHART_TOP", "CSV_FIELDS", "CampaignCounts", "ChartData", "Plan", "Progress", "as_mapping", "chart_data",
+    "CHART_TOP", "CSV_FIELDS", "CampaignCounts", "ChartData", "Plan", "as_mapping", "chart_data",
     "charts_missing", "draw_chart", "project", "rejection_writer", "to_csv", "to_json",
 ]
 
@@ -319,45 +319,6 @@ def rejection_writer(stream: IO[str], progress: Progress | None = None) -> Rejec
             stream.write(json.dumps(record) + "\n")
 
     return reject
-
-
-class Progress:
-    """A one-line progress bar on standard error while the users are projected, drawn only when
-    standard error is a terminal (a projection costs about a millisecond a user, so any input
-    that takes a while shows it). Without a known size (standard input, a database) it counts."""
-
-    INTERVAL = 0.2  # seconds between redraws
-
-    def __init__(self, source: Source, enabled: bool = True) -> None:
-        self.source = source
-        self.enabled = enabled and sys.stderr.isatty()
-        self.last = 0.0
-        self.drawn = False
-
-    def tick(self, count: int) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self.last < self.INTERVAL:
-            return
-        self.last = now
-        if self.source.size:
-            share = min(1.0, self.source.position() / self.source.size)
-            text = f"[{'#' * int(share * 30):<30}] {share:5.1%} {counted(count, 'user'):>16} projected"
-        else:
-            text = f"{counted(count, 'user'):>16} projected"
-        sys.stderr.write("\r" + text)
-        sys.stderr.flush()
-        self.drawn = True
-
-    def clear(self) -> None:
-        if self.drawn:
-            sys.stderr.write("\r" + " " * 70 + "\r")
-            sys.stderr.flush()
-            self.drawn = False
-
-    def done(self) -> None:
-        self.clear()
 
 
 # machine formats -----------------------------------------------------------------------------------

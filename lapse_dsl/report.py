@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import array
 import datetime as dt
-import sys
-import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -23,16 +21,16 @@ import attrs
 from .errors import UserDataError
 from .sessions import Session
 from .sources import Row, counted, problem
-from .timecalc import UTC, iso_utc
+from .timecalc import EXACT_UNITS, UTC, exact_duration, iso_utc
 from .userdata import parse_time, user_id_of
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "MIN_RETURNS", "PLAN_SCHEMA", "CampaignReport", "Comparison", "Group", "Inputs", "OnError", "Progress", "Report",
+    "MIN_RETURNS", "PLAN_SCHEMA", "CampaignReport", "Comparison", "Group", "Inputs", "OnError", "Report",
     "SessionCounts", "Watch", "chart_figure", "load_pyplot", "load_stats", "make_report", "mark_returns", "parse_window",
-    "read_plan", "render_json", "render_text", "save_chart", "window_text", "with_progress",
+    "read_plan", "render_json", "render_text", "save_chart", "window_text",
 ]
 
 # how CSV cells of a plan written by `lapse run --format csv` are typed
@@ -40,7 +38,6 @@ PLAN_SCHEMA = {"campaign": "string", "user_id": "string", "send_at": "time", "he
 MIN_RETURNS = 10  # a group needs this many who came back and this many who did not for the test to hold
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = dt.timedelta(microseconds=1)
-_UNITS = {"m": dt.timedelta(minutes=1), "h": dt.timedelta(hours=1), "d": dt.timedelta(days=1), "w": dt.timedelta(weeks=1)}
 _MAX_WINDOW = dt.timedelta(days=366)
 
 HOLDOUT, VARIANT, SENT = "holdout", "variant", "sent"  # the kinds of group
@@ -52,22 +49,17 @@ OnError = Callable[[int, str], None]  # (line, message) of a rejected input line
 def parse_window(text: str) -> dt.timedelta:
     """``--window``: a whole number and a unit, m, h, d or w (exact lengths: a day is 24 hours),
     above zero and at most 366 days. Raises ValueError saying what is wrong."""
-    amount, unit = text[:-1], text[-1:]
-    if unit not in _UNITS or not (amount.isascii() and amount.isdigit()):
-        raise ValueError(f"'{text}' is not a duration such as 12h, 7d or 2w")
-    digits = amount.lstrip("0") or "0"
-    if len(digits) > 7 or int(digits) * _UNITS[unit] > _MAX_WINDOW:
-        raise ValueError(f"'{text}' is too long: at most 366d")
-    if digits == "0":
+    found = exact_duration(text, _MAX_WINDOW)
+    if not found:
         raise ValueError(f"'{text}' is empty: a window must be longer than zero")
-    return int(digits) * _UNITS[unit]
+    return found
 
 
 def window_text(window: dt.timedelta) -> str:
     """A window as ``--window`` takes it: in days when whole days, else hours, else minutes."""
     for unit in "dhm":
-        if not window % _UNITS[unit]:
-            return f"{window // _UNITS[unit]}{unit}"
+        if not window % EXACT_UNITS[unit]:
+            return f"{window // EXACT_UNITS[unit]}{unit}"
     return str(window)
 
 
@@ -571,39 +563,3 @@ def save_chart(report: Report, path: str) -> None:
         fig.savefig(path, dpi=110, format="png")
     finally:
         plt.close(fig)
-
-
-class Progress:
-    """A one-line progress bar on stderr, only for a terminal and a large input."""
-
-    LARGE = 5_000_000  # bytes
-
-    def __init__(self, size: int | None, position: Callable[[], int], noun: str) -> None:
-        self.size = size
-        self.position = position
-        self.noun = noun
-        self.enabled = size is not None and size >= self.LARGE and sys.stderr.isatty()
-        self.last = 0.0
-
-    def tick(self, count: int) -> None:
-        if not self.enabled or count % 1000:
-            return
-        now = time.monotonic()
-        if now - self.last < 0.2:
-            return
-        self.last = now
-        share = min(1.0, self.position() / (self.size or 1))
-        sys.stderr.write(f"\r[{'#' * int(share * 30):<30}] {share:5.1%} {count:>10} {self.noun}")
-        sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 60 + "\r")
-
-
-def with_progress(rows: Iterable[T], progress: Progress) -> Iterator[T]:
-    """``rows``, ticking ``progress`` at each."""
-    for count, row in enumerate(rows, 1):
-        progress.tick(count)
-        yield row
-    progress.done()

@@ -36,7 +36,7 @@ from .model import Decision
 from .ruleset import FIRST_INSTANT, LAST_INSTANT, RuleSet, read_text
 from .schema import did_you_mean
 from .sources import counted, problem
-from .timecalc import iso_utc
+from .timecalc import SEARCH_HORIZON, exact_duration, iso_utc
 
 __all__ = [
     "SUFFIX", "DecisionExpectation", "Failure", "Report", "Result", "RuleTest", "RuleTestFile", "SegmentExpectation",
@@ -44,9 +44,6 @@ __all__ = [
 ]
 
 SUFFIX = ".lapsetest"
-_MAX_WITHIN = dt.timedelta(days=400)  # the search horizon, as `lapse run --within`
-_WITHIN_UNITS = {"m": dt.timedelta(minutes=1), "h": dt.timedelta(hours=1), "d": dt.timedelta(days=1),
-                 "w": dt.timedelta(weeks=1)}
 _KEYWORDS = ("user", "now", "since", "within", "history", "expect")
 
 Outcome = Literal["send", "held out", "nothing"]
@@ -298,15 +295,14 @@ def _instant(token: _Token | None, column: int, after: str) -> dt.datetime:
 def _within(token: _Token | None, column: int) -> dt.timedelta:
     """As ``lapse run --within``: a whole number and m, h, d or w, as exact elapsed time."""
     text = "" if token is None else token.text
-    amount, unit = text[:-1], text[-1:]
-    if token is None or unit not in _WITHIN_UNITS or not (amount.isascii() and amount.isdigit()):
-        found = "the end of the line" if token is None else f"'{text}'"
-        raise _Invalid(column if token is None else token.column,
-                       f"expected a duration such as 15m, 1h, 1d or 1w after 'within', found {found}")
-    digits = amount.lstrip("0") or "0"
-    if len(digits) > 7 or int(digits) * _WITHIN_UNITS[unit] > _MAX_WITHIN:
-        raise _Invalid(token.column, f"'{text}' is too long: at most 400d (the search horizon)")
-    return int(digits) * _WITHIN_UNITS[unit]
+    if token is None:
+        raise _Invalid(column, "expected a duration such as 15m, 1h, 1d or 1w after 'within', found the end of the line")
+    try:
+        return exact_duration(text, SEARCH_HORIZON, "the search horizon")
+    except ValueError as exc:
+        if "too long" in str(exc):
+            raise _Invalid(token.column, str(exc)) from None
+        raise _Invalid(token.column, f"expected a duration such as 15m, 1h, 1d or 1w after 'within', found '{text}'") from None
 
 
 @attrs.define

@@ -20,7 +20,19 @@ from zoneinfo import ZoneInfo
 from .nodes import Duration
 
 __all__ = [
-    "UTC", "Tz", "add_months", "date_exists", "iso_utc", "local_midnight", "local_wall", "resolve", "shift", "shift_wall",
+    "EXACT_UNITS",
+    "SEARCH_HORIZON",
+    "UTC",
+    "Tz",
+    "add_months",
+    "date_exists",
+    "exact_duration",
+    "iso_utc",
+    "local_midnight",
+    "local_wall",
+    "resolve",
+    "shift",
+    "shift_wall",
 ]
 
 UTC = dt.UTC
@@ -85,3 +97,21 @@ def shift(instant: dt.datetime, zone: Tz, duration: Duration, sign: int) -> dt.d
     if duration.calendar:
         return shift_wall(local_wall(instant, zone), zone, duration, sign)
     return instant + sign * duration.nominal()
+
+
+EXACT_UNITS = {"m": dt.timedelta(minutes=1), "h": dt.timedelta(hours=1), "d": dt.timedelta(days=1), "w": dt.timedelta(weeks=1)}
+SEARCH_HORIZON = dt.timedelta(days=400)  # how far ahead the search for a decision looks (evaluate.HORIZON)
+
+
+def exact_duration(text: str, longest: dt.timedelta, why: str = "") -> dt.timedelta:
+    """A command's duration (``--within``, ``--window``, a rule test's ``within``): a whole number
+    and m, h, d or w, as exact elapsed time (a day is 24 hours: these bound a search or a
+    measurement, they are not calendar windows), at most ``longest``. Raises ValueError saying
+    what is wrong (``why``: the reason for the limit, in parentheses)."""
+    amount, unit = text[:-1], text[-1:]
+    if unit not in EXACT_UNITS or not (amount.isascii() and amount.isdigit()):
+        raise ValueError(f"'{text}' is not a duration such as 15m, 1h, 1d or 1w")
+    digits = amount.lstrip("0") or "0"
+    if len(digits) > 7 or int(digits) * EXACT_UNITS[unit] > longest:  # (no int() of a 5000-digit string)
+        raise ValueError(f"'{text}' is too long: at most {longest.days}d" + (f" ({why})" if why else ""))
+    return int(digits) * EXACT_UNITS[unit]

@@ -566,7 +566,7 @@ def test_progress_bar_only_on_a_terminal(tmp_path: Path, monkeypatch: pytest.Mon
     rules = tmp_path / "thu.lapse"
     rules.write_text(THURSDAY, encoding="utf-8")
     users = write_jsonl(tmp_path / "u.jsonl", [{"user_id": f"u{k}", "push_opted_in": True} for k in range(3)] + ["{"])
-    monkeypatch.setattr("lapse_dsl.projection.Progress.INTERVAL", 0.0)  # draw at every user
+    monkeypatch.setattr("lapse_dsl.progress.Progress.INTERVAL", 0.0)  # draw at every user
     with terminal() as (out, err):
         assert main(["plan", str(rules), "--users", str(users), "--now", NOW]) == 0
     drawn = err.getvalue()

@@ -25,6 +25,7 @@ from statsmodels.stats import proportion as sp  # type: ignore[import-untyped]
 from test_cli import lapse, write
 
 from lapse_dsl import report as rp
+from lapse_dsl.progress import Progress, with_progress
 from lapse_dsl.sessions import Session, open_sessions
 from lapse_dsl.sources import open_source
 
@@ -526,12 +527,12 @@ def test_plan_on_standard_input(tmp_path: Path) -> None:
 
 
 def test_progress_shows_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(rp.Progress, "LARGE", 0)
+    monkeypatch.setattr(Progress, "LARGE", 0)
     position = iter(range(0, 10**9, 10))
     for tty in (False, True):
         monkeypatch.setattr(sys.stderr, "isatty", lambda tty=tty: tty)
-        bar = rp.Progress(30_000, lambda: next(position), "sessions")
-        assert list(rp.with_progress(range(3000), bar)) == list(range(3000))
+        bar = Progress(30_000, lambda: next(position), "session")
+        assert list(with_progress(range(3000), bar)) == list(range(3000))
         err = capsys.readouterr().err
         assert ("sessions" in err) == tty
 
