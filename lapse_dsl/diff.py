@@ -27,10 +27,10 @@ import attrs
 from . import nodes as n
 from .batch import history_of
 from .describe import checked
-from .errors import Diagnostic, LapseError, LapseSyntaxError, UserDataError
+from .errors import Diagnostic, LapseError, UserDataError
 from .format import quote
 from .model import CheckedRule, Decision
-from .ruleset import RuleSet, read_sources
+from .ruleset import RuleSet, decode, read_sources
 from .sources import Source, counted, problem
 from .timecalc import iso_utc
 from .userdata import user_id_of
@@ -85,13 +85,13 @@ def read_spec(spec: str) -> list[tuple[str, str]]:
     obj = found.stdout.decode().strip()
     kind = _git(["cat-file", "-t", obj]).stdout.decode().strip()
     if kind == "blob":
-        return [(spec, _decode(spec, _blobs([obj])[0]))]
+        return [(spec, decode(spec, _blobs([obj])[0]))]
     entries = _tree(obj)
     if not entries:
         raise LapseError(f"{spec}: no .lapse files in this folder")
     prefix = path if not path or path.endswith("/") else path + "/"
     names = [f"{rev}:{prefix}{rel}" for rel, _ in entries]
-    return [(name, _decode(name, data)) for name, data in zip(names, _blobs([sha for _, sha in entries]), strict=True)]
+    return [(name, decode(name, data)) for name, data in zip(names, _blobs([sha for _, sha in entries]), strict=True)]
 
 
 def _git(args: list[str], data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -125,18 +125,6 @@ def _blobs(shas: Sequence[str]) -> list[bytes]:
         out.append(data[end + 1:end + 1 + size])
         at = end + 1 + size + 1  # the content, then a new line
     return out
-
-
-def _decode(source: str, data: bytes) -> str:
-    """A rule file's text, or a positioned error at its first byte that is not UTF-8 (as
-    :func:`lapse_dsl.ruleset.read_text` reads a file on disk)."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        head = data[: exc.start]
-        line = head.count(b"\n") + 1
-        column = len(head) - (head.rfind(b"\n") + 1) + 1
-        raise LapseSyntaxError([Diagnostic(source, line, column, "error", "the file is not valid UTF-8")]) from None
 
 
 def load_side(side: str, spec: str, *, default_timezone: str = "UTC", naive_timezone: str | None = None) -> RuleSet:

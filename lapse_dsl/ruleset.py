@@ -23,7 +23,7 @@ from .zones import get_zone
 
 # (the instants a call may ask about live with the evaluator; re-exported for callers of this module)
 __all__ = [
-    "FIRST_INSTANT", "LAST_INSTANT", "RuleSet", "compile", "load", "parse_sources", "read_sources", "read_text",
+    "FIRST_INSTANT", "LAST_INSTANT", "RuleSet", "compile", "decode", "load", "parse_sources", "read_sources", "read_text",
     "require_instant", "rule_files",
 ]
 
@@ -222,16 +222,19 @@ def read_sources(path: str | Path) -> list[tuple[str, str]]:
 
 def read_text(path: Path) -> str:
     """A rule file's text; :class:`LapseSyntaxError` at the first byte that is not UTF-8."""
-    data = path.read_bytes()
+    return decode(str(path), path.read_bytes())
+
+
+def decode(source: str, data: bytes) -> str:
+    """A rule file's bytes (from disk, or from git for ``lapse diff``) as text, or a
+    :class:`LapseSyntaxError` at the first byte that is not UTF-8."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         head = data[: exc.start]
         line = head.count(b"\n") + 1
         column = len(head) - (head.rfind(b"\n") + 1) + 1
-        raise LapseSyntaxError(
-            [Diagnostic(str(path), line, column, "error", "the file is not valid UTF-8")]
-        ) from None
+        raise LapseSyntaxError([Diagnostic(source, line, column, "error", "the file is not valid UTF-8")]) from None
 
 
 def load(
