@@ -35,7 +35,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import nodes as n
-from .evaluate import FLIP_MARGIN, HORIZON, Moment, flip_lengths, search_start
+from .evaluate import FLIP_MARGIN, HORIZON, Edge, Moment, flip_lengths, search_start
 from .plan import CampaignPlan, depends_on_time
 from .schedule import occurrences
 from .sources import counted
@@ -75,7 +75,7 @@ class CompiledProgram:
         e = Emitter()
         _segment_source(e, name, rule.segment, slots, self.constants, self.durations, names, static=False)
         _segment_source(e, name + "_static", rule.segment, slots, self.constants, self.durations, names, static=True)
-        self.flips = tuple((slots[path], length) for path, length in flip_lengths(rule.segment))
+        self.flips = tuple((slots[edge.path], edge) for edge in flip_lengths(rule.segment))
         _change_source(e, name + "_change", self.flips, self.constants)
         source = e.getvalue()
         self.bounds_names = _bounds_names(name)
@@ -486,14 +486,14 @@ class _Gen:
         return f"{var} is True", True
 
 
-def _change_source(e: Emitter, name: str, flips: Sequence[tuple[int, dt.timedelta]], constants: _Constants) -> None:
+def _change_source(e: Emitter, name: str, flips: Sequence[tuple[int, Edge]], constants: _Constants) -> None:
     """``name(v, after)``: :func:`lapse_dsl.evaluate.next_change` unrolled over the rule's window edges."""
     slots = sorted({slot for slot, _ in flips})
     body = [*(f"x{slot} = v[{slot}]" for slot in slots), *change_lines(name, flips, constants, "after"), "return ch"]
     _function(e, f"def {name}(v, after):", body)
 
 
-def change_lines(name: str, flips: Sequence[tuple[int, dt.timedelta]], constants: dict[str, object],
+def change_lines(name: str, flips: Sequence[tuple[int, Edge]], constants: dict[str, object],
                  after: str) -> list[str]:
     """Statements setting ``ch`` to :func:`lapse_dsl.evaluate.next_change` of the locals
     ``x<slot>`` after the instant ``after``."""
@@ -501,11 +501,20 @@ def change_lines(name: str, flips: Sequence[tuple[int, dt.timedelta]], constants
     lines = ["ch = None"]
     for slot in sorted({slot for slot, _ in flips}):
         lines.append(f"if x{slot} is not None:")
-        for k, (edge_slot, length) in enumerate(flips):
+        for k, (edge_slot, edge) in enumerate(flips):
             if edge_slot == slot:
-                constants[f"{name}_L{k}"] = length
-                lines += [f"    f = x{slot} + {name}_L{k}",
-                          f"    if f + {name}_M > {after} and (ch is None or f < ch):", "        ch = f"]
+                constants[f"{name}_L{k}"] = edge.offset
+                # the values whose flip is computable (evaluate.Edge): others lie outside every search
+                bounds = [] if edge.lowest is not None or edge.highest is not None else ["True or "]
+                if edge.lowest is not None:
+                    constants[f"{name}_A{k}"] = edge.lowest
+                    bounds.append(f"{name}_A{k} <= ")
+                bounds.append(f"x{slot}")
+                if edge.highest is not None:
+                    constants[f"{name}_Z{k}"] = edge.highest
+                    bounds.append(f" <= {name}_Z{k}")
+                lines += [f"    if {''.join(bounds)}:", f"        f = x{slot} + {name}_L{k}",
+                          f"        if f + {name}_M > {after} and (ch is None or f < ch):", "            ch = f"]
     if flips:
         lines += ["if ch is not None:", f"    ch -= {name}_M"]
     return lines

@@ -219,22 +219,46 @@ def time_predicates(cond: n.Condition) -> Iterator[Window]:
             yield p
 
 
-def flip_lengths(cond: n.Condition) -> tuple[tuple[str, dt.timedelta], ...]:
-    """(attribute, offset) for every window edge of the segment: its truth can flip when the
-    occurrence passes the attribute's value plus the offset (:func:`lapse_dsl.windows.flips`)."""
-    return tuple((str(p.path), offset) for p in time_predicates(cond) for offset in flips(p))
+_MIN = dt.datetime.min.replace(tzinfo=dt.UTC)
+_MAX = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
-def next_change(edges: Iterable[tuple[dt.datetime | None, dt.timedelta]], after: dt.datetime) -> dt.datetime | None:
+@attrs.frozen
+class Edge:
+    """A window edge of a segment: its truth can flip when the occurrence passes the attribute's
+    value plus ``offset`` (:func:`lapse_dsl.windows.flips`). A value below ``lowest`` or above
+    ``highest`` (None: no limit) puts the flip before year 1 or, with the margin, after year 9999:
+    outside every search (which looks from year 1000 to 9400), so the edge is passed over, and
+    no time value a record can hold overflows the arithmetic."""
+
+    path: str
+    offset: dt.timedelta
+    lowest: dt.datetime | None
+    highest: dt.datetime | None
+
+
+def flip_lengths(cond: n.Condition) -> tuple[Edge, ...]:
+    """Every window edge of the segment (see :class:`Edge`)."""
+    out = []
+    for p in time_predicates(cond):
+        for offset in flips(p):
+            lowest = _MIN - offset if offset < dt.timedelta(0) else None
+            highest = _MAX - FLIP_MARGIN - offset if offset > -FLIP_MARGIN else None
+            out.append(Edge(str(p.path), offset, lowest, highest))
+    return tuple(out)
+
+
+def next_change(edges: Iterable[tuple[dt.datetime | None, Edge]], after: dt.datetime) -> dt.datetime | None:
     """The earliest instant after which the segment's truth may differ from its truth at ``after``
     (conservative by FLIP_MARGIN), or None when it can never change again. ``edges`` pairs each
-    window edge's attribute value with the edge's offset: the truth flips near value + offset."""
+    window edge with its attribute's value: the truth flips near value + offset."""
     earliest: dt.datetime | None = None
-    for x, length in edges:
-        if x is not None:
-            flip = x + length
-            if flip + FLIP_MARGIN > after and (earliest is None or flip < earliest):
-                earliest = flip
+    for x, edge in edges:
+        if x is None or (edge.lowest is not None and x < edge.lowest) or (edge.highest is not None and x > edge.highest):
+            continue
+        flip = x + edge.offset
+        if flip + FLIP_MARGIN > after and (earliest is None or flip < earliest):
+            earliest = flip
     return None if earliest is None else earliest - FLIP_MARGIN
 
 
@@ -328,7 +352,7 @@ class ReferenceProgram:
         return truth(self.rule.segment, values, None)
 
     def change(self, values: Mapping[str, Any], after: dt.datetime) -> dt.datetime | None:
-        return next_change(((values[path], length) for path, length in self._edges), after)
+        return next_change(((values[edge.path], edge) for edge in self._edges), after)
 
     def moments(self, zone: Tz, start: dt.datetime) -> Cursor:
         return _GeneratorCursor(self.rule.schedule, self.rule.from_date, zone, start)

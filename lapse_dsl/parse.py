@@ -186,7 +186,8 @@ def _tok_span(tok: Token) -> n.Span:
     )
 
 
-_UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440, "w": 7 * 1440, "mo": 31 * 1440}
+# (a month as the average of the Gregorian calendar's, so that 1200mo is exactly 100 years)
+_UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440, "w": 7 * 1440, "mo": 36_525 * 1440 // 1200}
 
 
 def _short(text: str) -> str:

@@ -10,7 +10,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lapse_dsl
@@ -267,3 +267,30 @@ def test_explain_says_how_far_ahead_the_event_is() -> None:
     now = dt.datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     text = str(rules.explain({"user_id": "u", "timezone": "UTC", "trial_ends": "2026-12-20T12:00:00Z"}, now))
     assert "trial_ends is 18d 3h ahead, needs less than 3d ahead" in text, text
+
+
+# Hostile values: any time a record can hold, against any window ------------------------------------
+
+WINDOW_FORMS = ["t between {a} and {b} ahead", "t less than {b} ahead", "t more than {b} ahead",
+                "t between {a} and {b}", "t less than {b} ago", "t more than {b} ago"]
+LONGEST = ["2m", "1d", "3d", "100mo", "1200mo", "5200w", "36500d"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(form=st.sampled_from(WINDOW_FORMS), longest=st.sampled_from(LONGEST),
+       value=st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31, 23, 59, 59, 999999)),
+       now=st.sampled_from([dt.datetime(2026, 12, 1, tzinfo=UTC), dt.datetime(1000, 1, 1, tzinfo=UTC),
+                            dt.datetime(8999, 12, 31, tzinfo=UTC)]))
+def test_no_time_value_overflows_any_window(form: str, longest: str, value: dt.datetime, now: dt.datetime) -> None:
+    # a value near year 1 or 9999 puts a window's flip outside what datetime holds: the search must
+    # pass over it, on every path, and agree with the reference
+    segment = form.format(a="1m", b=longest)
+    text = f"attribute t: time\nsegment {segment}; send push daily 09:00 utc\n"
+    rules = lapse_dsl.compile(text)
+    user = {"user_id": "u", "t": value.replace(tzinfo=UTC).isoformat()}
+    expected = rules.reference().evaluate(user, now)
+    assert rules.evaluate(user, now) == expected
+    assert rules.evaluate(dict(user), now, within=dt.timedelta(days=2)) == tuple(
+        d for d in expected if d.send_at < now + dt.timedelta(days=2))
+    assert dict(rules.in_segment(user, now)) == dict(rules.reference().in_segment(user, now))
+    assert str(rules.explain(user, now))  # explain walks the same edges

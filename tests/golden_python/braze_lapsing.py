@@ -37,7 +37,7 @@ def complete(user, now, uid, w, v, need):
         v[0] = x0
     return w
 
-# --- rule 0 'Lapsed users - 2 weeks' (rules/braze_lapsing.lapse:7): <lapse-generated:6671b5b43123:_seg0>
+# --- rule 0 'Lapsed users - 2 weeks' (rules/braze_lapsing.lapse:7): <lapse-generated:4332198d9205:_seg0>
 def _seg0(v, m):
     x1 = v[1]
     x0 = v[0]
@@ -69,12 +69,14 @@ def _seg0_change(v, after):
     x0 = v[0]
     ch = None
     if x0 is not None:
-        f = x0 + _seg0_change_L0
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x0 + _seg0_change_L1
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x0 <= _seg0_change_Z0:
+            f = x0 + _seg0_change_L0
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x0 <= _seg0_change_Z1:
+            f = x0 + _seg0_change_L1
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg0_change_M
     return ch
@@ -82,11 +84,13 @@ def _seg0_change(v, after):
 # _seg0's constants:
 # _seg0_change_M = datetime.timedelta(days=3)
 # _seg0_change_L0 = datetime.timedelta(days=14)
+# _seg0_change_Z0 = datetime.datetime(9999, 12, 14, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_change_L1 = datetime.timedelta(days=21)
+# _seg0_change_Z1 = datetime.datetime(9999, 12, 7, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_D = [(Duration(amount=2, unit='w'), -1), (Duration(amount=3, unit='w'), -1)]
 # _seg0_B = 'bounds -2w -3w'
 
-# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:b599f0a51db6:fused>
+# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:5fef4ec86961:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -166,12 +170,14 @@ def evaluate(user, now, *, since=None, history=(), within=None):
             if s is not True:
                 ch = None
                 if x0 is not None:
-                    f = x0 + _seg0_change_L0
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
-                    f = x0 + _seg0_change_L1
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
+                    if x0 <= _seg0_change_Z0:
+                        f = x0 + _seg0_change_L0
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
+                    if x0 <= _seg0_change_Z1:
+                        f = x0 + _seg0_change_L1
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
                 if ch is not None:
                     ch -= _seg0_change_M
                 if ch is None or ch > last:

@@ -45,7 +45,7 @@ def complete(user, now, uid, w, v, need):
         v[1] = x1
     return w
 
-# --- rule 0 'Midweek SMS nudge - lapsed 1 week' (rules/cron_midweek_sms.lapse:9): <lapse-generated:f7a18005d580:_seg0>
+# --- rule 0 'Midweek SMS nudge - lapsed 1 week' (rules/cron_midweek_sms.lapse:9): <lapse-generated:fbd30a734fdd:_seg0>
 def _seg0(v, m):
     x3 = v[3]
     x2 = v[2]
@@ -93,12 +93,14 @@ def _seg0_change(v, after):
     x1 = v[1]
     ch = None
     if x1 is not None:
-        f = x1 + _seg0_change_L0
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x1 + _seg0_change_L1
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x1 <= _seg0_change_Z0:
+            f = x1 + _seg0_change_L0
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x1 <= _seg0_change_Z1:
+            f = x1 + _seg0_change_L1
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg0_change_M
     return ch
@@ -107,11 +109,13 @@ def _seg0_change(v, after):
 # _seg0_K0 = frozenset({'AT', 'CH', 'DE'})
 # _seg0_change_M = datetime.timedelta(days=3)
 # _seg0_change_L0 = datetime.timedelta(days=7)
+# _seg0_change_Z0 = datetime.datetime(9999, 12, 21, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_change_L1 = datetime.timedelta(days=12)
+# _seg0_change_Z1 = datetime.datetime(9999, 12, 16, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_D = [(Duration(amount=7, unit='d'), -1), (Duration(amount=12, unit='d'), -1)]
 # _seg0_B = 'bounds -7d -12d'
 
-# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:679dcb638501:fused>
+# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:09ba9a005922:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -210,12 +214,14 @@ def evaluate(user, now, *, since=None, history=(), within=None):
             if s is not True:
                 ch = None
                 if x1 is not None:
-                    f = x1 + _seg0_change_L0
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
-                    f = x1 + _seg0_change_L1
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
+                    if x1 <= _seg0_change_Z0:
+                        f = x1 + _seg0_change_L0
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
+                    if x1 <= _seg0_change_Z1:
+                        f = x1 + _seg0_change_L1
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
                 if ch is not None:
                     ch -= _seg0_change_M
                 if ch is None or ch > last:

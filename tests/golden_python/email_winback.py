@@ -41,7 +41,7 @@ def complete(user, now, uid, w, v, need):
         v[2] = x2
     return w
 
-# --- rule 0 'Email win-back - 30 days' (rules/email_winback.lapse:9): <lapse-generated:03d571f6eda3:_seg0>
+# --- rule 0 'Email win-back - 30 days' (rules/email_winback.lapse:9): <lapse-generated:14631d27ac1b:_seg0>
 def _seg0(v, m):
     x1 = v[1]
     x0 = v[0]
@@ -79,12 +79,14 @@ def _seg0_change(v, after):
     x2 = v[2]
     ch = None
     if x2 is not None:
-        f = x2 + _seg0_change_L0
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x2 + _seg0_change_L1
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x2 <= _seg0_change_Z0:
+            f = x2 + _seg0_change_L0
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x2 <= _seg0_change_Z1:
+            f = x2 + _seg0_change_L1
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg0_change_M
     return ch
@@ -92,11 +94,13 @@ def _seg0_change(v, after):
 # _seg0's constants:
 # _seg0_change_M = datetime.timedelta(days=3)
 # _seg0_change_L0 = datetime.timedelta(days=30)
+# _seg0_change_Z0 = datetime.datetime(9999, 11, 28, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_change_L1 = datetime.timedelta(days=37)
+# _seg0_change_Z1 = datetime.datetime(9999, 11, 21, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_D = [(Duration(amount=30, unit='d'), -1), (Duration(amount=37, unit='d'), -1)]
 # _seg0_B = 'bounds -30d -37d'
 
-# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:17d3b6663c00:fused>
+# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:78086b2e2dc9:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -187,12 +191,14 @@ def evaluate(user, now, *, since=None, history=(), within=None):
             if s is not True:
                 ch = None
                 if x2 is not None:
-                    f = x2 + _seg0_change_L0
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
-                    f = x2 + _seg0_change_L1
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
+                    if x2 <= _seg0_change_Z0:
+                        f = x2 + _seg0_change_L0
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
+                    if x2 <= _seg0_change_Z1:
+                        f = x2 + _seg0_change_L1
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
                 if ch is not None:
                     ch -= _seg0_change_M
                 if ch is None or ch > last:

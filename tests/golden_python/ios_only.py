@@ -45,7 +45,7 @@ def complete(user, now, uid, w, v, need):
         v[1] = x1
     return w
 
-# --- rule 0 'iOS lapsed - update available' (rules/ios_only.lapse:7): <lapse-generated:8c01a5830f36:_seg0>
+# --- rule 0 'iOS lapsed - update available' (rules/ios_only.lapse:7): <lapse-generated:4d9e188aae2f:_seg0>
 def _seg0(v, m):
     x2 = v[2]
     x0 = v[0]
@@ -97,12 +97,14 @@ def _seg0_change(v, after):
     x1 = v[1]
     ch = None
     if x1 is not None:
-        f = x1 + _seg0_change_L0
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x1 + _seg0_change_L1
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x1 <= _seg0_change_Z0:
+            f = x1 + _seg0_change_L0
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x1 <= _seg0_change_Z1:
+            f = x1 + _seg0_change_L1
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg0_change_M
     return ch
@@ -112,11 +114,13 @@ def _seg0_change(v, after):
 # _seg0_K1 = frozenset({'5.0.0', '5.0.1'})
 # _seg0_change_M = datetime.timedelta(days=3)
 # _seg0_change_L0 = datetime.timedelta(days=10)
+# _seg0_change_Z0 = datetime.datetime(9999, 12, 18, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_change_L1 = datetime.timedelta(days=17)
+# _seg0_change_Z1 = datetime.datetime(9999, 12, 11, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_D = [(Duration(amount=10, unit='d'), -1), (Duration(amount=17, unit='d'), -1)]
 # _seg0_B = 'bounds -10d -17d'
 
-# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:ead02050a7be:fused>
+# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:c6097fed34c3:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -217,12 +221,14 @@ def evaluate(user, now, *, since=None, history=(), within=None):
             if s is not True:
                 ch = None
                 if x1 is not None:
-                    f = x1 + _seg0_change_L0
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
-                    f = x1 + _seg0_change_L1
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
+                    if x1 <= _seg0_change_Z0:
+                        f = x1 + _seg0_change_L0
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
+                    if x1 <= _seg0_change_Z1:
+                        f = x1 + _seg0_change_L1
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
                 if ch is not None:
                     ch -= _seg0_change_M
                 if ch is None or ch > last:

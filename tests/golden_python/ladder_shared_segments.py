@@ -49,7 +49,7 @@ def complete(user, now, uid, w, v, need):
         v[2] = x2
     return w
 
-# --- rule 0 'Ladder 1 - lapsed 1 week' (rules/ladder_shared_segments.lapse:15): <lapse-generated:aa55215c21a4:_seg0>
+# --- rule 0 'Ladder 1 - lapsed 1 week' (rules/ladder_shared_segments.lapse:15): <lapse-generated:8899323689a6:_seg0>
 def _seg0(v, m):
     x4 = v[4]
     x3 = v[3]
@@ -101,12 +101,14 @@ def _seg0_change(v, after):
     x2 = v[2]
     ch = None
     if x2 is not None:
-        f = x2 + _seg0_change_L0
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x2 + _seg0_change_L1
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x2 <= _seg0_change_Z0:
+            f = x2 + _seg0_change_L0
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x2 <= _seg0_change_Z1:
+            f = x2 + _seg0_change_L1
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg0_change_M
     return ch
@@ -115,11 +117,13 @@ def _seg0_change(v, after):
 # _seg0_K0 = frozenset({'CN', 'RU'})
 # _seg0_change_M = datetime.timedelta(days=3)
 # _seg0_change_L0 = datetime.timedelta(days=7)
+# _seg0_change_Z0 = datetime.datetime(9999, 12, 21, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_change_L1 = datetime.timedelta(days=14)
+# _seg0_change_Z1 = datetime.datetime(9999, 12, 14, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_D = [(Duration(amount=1, unit='w'), -1), (Duration(amount=2, unit='w'), -1)]
 # _seg0_B = 'bounds -1w -2w'
 
-# --- rule 1 'Ladder 2 - lapsed 2 weeks' (rules/ladder_shared_segments.lapse:21): <lapse-generated:08371fef0739:_seg1>
+# --- rule 1 'Ladder 2 - lapsed 2 weeks' (rules/ladder_shared_segments.lapse:21): <lapse-generated:59ed481bb07b:_seg1>
 def _seg1(v, m):
     x4 = v[4]
     x3 = v[3]
@@ -171,12 +175,14 @@ def _seg1_change(v, after):
     x2 = v[2]
     ch = None
     if x2 is not None:
-        f = x2 + _seg1_change_L0
-        if f + _seg1_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x2 + _seg1_change_L1
-        if f + _seg1_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x2 <= _seg1_change_Z0:
+            f = x2 + _seg1_change_L0
+            if f + _seg1_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x2 <= _seg1_change_Z1:
+            f = x2 + _seg1_change_L1
+            if f + _seg1_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg1_change_M
     return ch
@@ -185,11 +191,13 @@ def _seg1_change(v, after):
 # _seg1_K0 = frozenset({'CN', 'RU'})
 # _seg1_change_M = datetime.timedelta(days=3)
 # _seg1_change_L0 = datetime.timedelta(days=14)
+# _seg1_change_Z0 = datetime.datetime(9999, 12, 14, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg1_change_L1 = datetime.timedelta(days=21)
+# _seg1_change_Z1 = datetime.datetime(9999, 12, 7, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg1_D = [(Duration(amount=2, unit='w'), -1), (Duration(amount=3, unit='w'), -1)]
 # _seg1_B = 'bounds -2w -3w'
 
-# --- rule 2 'Ladder 3 - lapsed a month' (rules/ladder_shared_segments.lapse:27): <lapse-generated:e96637b06602:_seg2>
+# --- rule 2 'Ladder 3 - lapsed a month' (rules/ladder_shared_segments.lapse:27): <lapse-generated:2b24257c9a21:_seg2>
 def _seg2(v, m):
     x1 = v[1]
     x2 = v[2]
@@ -221,12 +229,14 @@ def _seg2_change(v, after):
     x2 = v[2]
     ch = None
     if x2 is not None:
-        f = x2 + _seg2_change_L0
-        if f + _seg2_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x2 + _seg2_change_L1
-        if f + _seg2_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x2 <= _seg2_change_Z0:
+            f = x2 + _seg2_change_L0
+            if f + _seg2_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x2 <= _seg2_change_Z1:
+            f = x2 + _seg2_change_L1
+            if f + _seg2_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg2_change_M
     return ch
@@ -234,11 +244,13 @@ def _seg2_change(v, after):
 # _seg2's constants:
 # _seg2_change_M = datetime.timedelta(days=3)
 # _seg2_change_L0 = datetime.timedelta(days=28)
+# _seg2_change_Z0 = datetime.datetime(9999, 11, 30, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg2_change_L1 = datetime.timedelta(days=56)
+# _seg2_change_Z1 = datetime.datetime(9999, 11, 2, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg2_D = [(Duration(amount=1, unit='mo'), -1), (Duration(amount=2, unit='mo'), -1)]
 # _seg2_B = 'bounds -1mo -2mo'
 
-# --- evaluate and in_segment of 3 rules, fused: <lapse-generated:4c3a3626ddd4:fused>
+# --- evaluate and in_segment of 3 rules, fused: <lapse-generated:683349945dca:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -371,12 +383,14 @@ def evaluate(user, now, *, since=None, history=(), within=None):
             if s is not True:
                 ch = None
                 if x2 is not None:
-                    f = x2 + _seg0_change_L0
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
-                    f = x2 + _seg0_change_L1
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
+                    if x2 <= _seg0_change_Z0:
+                        f = x2 + _seg0_change_L0
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
+                    if x2 <= _seg0_change_Z1:
+                        f = x2 + _seg0_change_L1
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
                 if ch is not None:
                     ch -= _seg0_change_M
                 if ch is None or ch > last:
@@ -419,12 +433,14 @@ def evaluate(user, now, *, since=None, history=(), within=None):
             if s is not True:
                 ch = None
                 if x2 is not None:
-                    f = x2 + _seg1_change_L0
-                    if f + _seg1_change_M > m.at and (ch is None or f < ch):
-                        ch = f
-                    f = x2 + _seg1_change_L1
-                    if f + _seg1_change_M > m.at and (ch is None or f < ch):
-                        ch = f
+                    if x2 <= _seg1_change_Z0:
+                        f = x2 + _seg1_change_L0
+                        if f + _seg1_change_M > m.at and (ch is None or f < ch):
+                            ch = f
+                    if x2 <= _seg1_change_Z1:
+                        f = x2 + _seg1_change_L1
+                        if f + _seg1_change_M > m.at and (ch is None or f < ch):
+                            ch = f
                 if ch is not None:
                     ch -= _seg1_change_M
                 if ch is None or ch > last:
@@ -467,12 +483,14 @@ def evaluate(user, now, *, since=None, history=(), within=None):
             if s is not True:
                 ch = None
                 if x2 is not None:
-                    f = x2 + _seg2_change_L0
-                    if f + _seg2_change_M > m.at and (ch is None or f < ch):
-                        ch = f
-                    f = x2 + _seg2_change_L1
-                    if f + _seg2_change_M > m.at and (ch is None or f < ch):
-                        ch = f
+                    if x2 <= _seg2_change_Z0:
+                        f = x2 + _seg2_change_L0
+                        if f + _seg2_change_M > m.at and (ch is None or f < ch):
+                            ch = f
+                    if x2 <= _seg2_change_Z1:
+                        f = x2 + _seg2_change_L1
+                        if f + _seg2_change_M > m.at and (ch is None or f < ch):
+                            ch = f
                 if ch is not None:
                     ch -= _seg2_change_M
                 if ch is None or ch > last:

@@ -49,7 +49,7 @@ def complete(user, now, uid, w, v, need):
         v[3] = x3
     return w
 
-# --- rule 0 'VIP win-back - lapsed 3 weeks' (rules/production_vip_winback.lapse:12): <lapse-generated:c701ca3d45d2:_seg0>
+# --- rule 0 'VIP win-back - lapsed 3 weeks' (rules/production_vip_winback.lapse:12): <lapse-generated:57e70789d850:_seg0>
 def _seg0(v, m):
     x2 = v[2]
     x1 = v[1]
@@ -115,12 +115,14 @@ def _seg0_change(v, after):
     x3 = v[3]
     ch = None
     if x3 is not None:
-        f = x3 + _seg0_change_L0
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x3 + _seg0_change_L1
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x3 <= _seg0_change_Z0:
+            f = x3 + _seg0_change_L0
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x3 <= _seg0_change_Z1:
+            f = x3 + _seg0_change_L1
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg0_change_M
     return ch
@@ -130,11 +132,13 @@ def _seg0_change(v, after):
 # _seg0_K1 = frozenset({'CN', 'RU'})
 # _seg0_change_M = datetime.timedelta(days=3)
 # _seg0_change_L0 = datetime.timedelta(days=21)
+# _seg0_change_Z0 = datetime.datetime(9999, 12, 7, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_change_L1 = datetime.timedelta(days=28)
+# _seg0_change_Z1 = datetime.datetime(9999, 11, 30, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_D = [(Duration(amount=3, unit='w'), -1), (Duration(amount=4, unit='w'), -1)]
 # _seg0_B = 'bounds -3w -4w'
 
-# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:f3aba1430b38:fused>
+# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:101b2ab1a485:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -247,12 +251,14 @@ def evaluate(user, now, *, since=None, history=(), within=None):
             if s is not True:
                 ch = None
                 if x3 is not None:
-                    f = x3 + _seg0_change_L0
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
-                    f = x3 + _seg0_change_L1
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
+                    if x3 <= _seg0_change_Z0:
+                        f = x3 + _seg0_change_L0
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
+                    if x3 <= _seg0_change_Z1:
+                        f = x3 + _seg0_change_L1
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
                 if ch is not None:
                     ch -= _seg0_change_M
                 if ch is None or ch > last:

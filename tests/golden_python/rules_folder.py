@@ -112,7 +112,7 @@ def complete(user, now, uid, w, v, need):
         v[13] = x13
     return w
 
-# --- rule 0 'Lapsed users - 2 weeks' (rules/braze_lapsing.lapse:7): <lapse-generated:7f9a4f41ca39:_seg0>
+# --- rule 0 'Lapsed users - 2 weeks' (rules/braze_lapsing.lapse:7): <lapse-generated:5d03c4a0c080:_seg0>
 def _seg0(v, m):
     x10 = v[10]
     x7 = v[7]
@@ -144,12 +144,14 @@ def _seg0_change(v, after):
     x7 = v[7]
     ch = None
     if x7 is not None:
-        f = x7 + _seg0_change_L0
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x7 + _seg0_change_L1
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x7 <= _seg0_change_Z0:
+            f = x7 + _seg0_change_L0
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x7 <= _seg0_change_Z1:
+            f = x7 + _seg0_change_L1
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg0_change_M
     return ch
@@ -157,11 +159,13 @@ def _seg0_change(v, after):
 # _seg0's constants:
 # _seg0_change_M = datetime.timedelta(days=3)
 # _seg0_change_L0 = datetime.timedelta(days=14)
+# _seg0_change_Z0 = datetime.datetime(9999, 12, 14, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_change_L1 = datetime.timedelta(days=21)
+# _seg0_change_Z1 = datetime.datetime(9999, 12, 7, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_D = [(Duration(amount=2, unit='w'), -1), (Duration(amount=3, unit='w'), -1)]
 # _seg0_B = 'bounds -2w -3w'
 
-# --- rule 1 'Midweek SMS nudge - lapsed 1 week' (rules/cron_midweek_sms.lapse:9): <lapse-generated:272c8c2c7ff0:_seg1>
+# --- rule 1 'Midweek SMS nudge - lapsed 1 week' (rules/cron_midweek_sms.lapse:9): <lapse-generated:ca0abcf58193:_seg1>
 def _seg1(v, m):
     x12 = v[12]
     x8 = v[8]
@@ -209,12 +213,14 @@ def _seg1_change(v, after):
     x7 = v[7]
     ch = None
     if x7 is not None:
-        f = x7 + _seg1_change_L0
-        if f + _seg1_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x7 + _seg1_change_L1
-        if f + _seg1_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x7 <= _seg1_change_Z0:
+            f = x7 + _seg1_change_L0
+            if f + _seg1_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x7 <= _seg1_change_Z1:
+            f = x7 + _seg1_change_L1
+            if f + _seg1_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg1_change_M
     return ch
@@ -223,11 +229,13 @@ def _seg1_change(v, after):
 # _seg1_K0 = frozenset({'AT', 'CH', 'DE'})
 # _seg1_change_M = datetime.timedelta(days=3)
 # _seg1_change_L0 = datetime.timedelta(days=7)
+# _seg1_change_Z0 = datetime.datetime(9999, 12, 21, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg1_change_L1 = datetime.timedelta(days=12)
+# _seg1_change_Z1 = datetime.datetime(9999, 12, 16, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg1_D = [(Duration(amount=7, unit='d'), -1), (Duration(amount=12, unit='d'), -1)]
 # _seg1_B = 'bounds -7d -12d'
 
-# --- rule 2 'Email win-back - 30 days' (rules/email_winback.lapse:9): <lapse-generated:64e35f3b4e5d:_seg2>
+# --- rule 2 'Email win-back - 30 days' (rules/email_winback.lapse:9): <lapse-generated:335e1df81f5a:_seg2>
 def _seg2(v, m):
     x5 = v[5]
     x4 = v[4]
@@ -265,12 +273,14 @@ def _seg2_change(v, after):
     x7 = v[7]
     ch = None
     if x7 is not None:
-        f = x7 + _seg2_change_L0
-        if f + _seg2_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x7 + _seg2_change_L1
-        if f + _seg2_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x7 <= _seg2_change_Z0:
+            f = x7 + _seg2_change_L0
+            if f + _seg2_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x7 <= _seg2_change_Z1:
+            f = x7 + _seg2_change_L1
+            if f + _seg2_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg2_change_M
     return ch
@@ -278,11 +288,13 @@ def _seg2_change(v, after):
 # _seg2's constants:
 # _seg2_change_M = datetime.timedelta(days=3)
 # _seg2_change_L0 = datetime.timedelta(days=30)
+# _seg2_change_Z0 = datetime.datetime(9999, 11, 28, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg2_change_L1 = datetime.timedelta(days=37)
+# _seg2_change_Z1 = datetime.datetime(9999, 11, 21, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg2_D = [(Duration(amount=30, unit='d'), -1), (Duration(amount=37, unit='d'), -1)]
 # _seg2_B = 'bounds -30d -37d'
 
-# --- rule 3 'iOS lapsed - update available' (rules/ios_only.lapse:7): <lapse-generated:0240641932ea:_seg3>
+# --- rule 3 'iOS lapsed - update available' (rules/ios_only.lapse:7): <lapse-generated:5e84fe1387a3:_seg3>
 def _seg3(v, m):
     x9 = v[9]
     x0 = v[0]
@@ -334,12 +346,14 @@ def _seg3_change(v, after):
     x7 = v[7]
     ch = None
     if x7 is not None:
-        f = x7 + _seg3_change_L0
-        if f + _seg3_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x7 + _seg3_change_L1
-        if f + _seg3_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x7 <= _seg3_change_Z0:
+            f = x7 + _seg3_change_L0
+            if f + _seg3_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x7 <= _seg3_change_Z1:
+            f = x7 + _seg3_change_L1
+            if f + _seg3_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg3_change_M
     return ch
@@ -349,11 +363,13 @@ def _seg3_change(v, after):
 # _seg3_K1 = frozenset({'5.0.0', '5.0.1'})
 # _seg3_change_M = datetime.timedelta(days=3)
 # _seg3_change_L0 = datetime.timedelta(days=10)
+# _seg3_change_Z0 = datetime.datetime(9999, 12, 18, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg3_change_L1 = datetime.timedelta(days=17)
+# _seg3_change_Z1 = datetime.datetime(9999, 12, 11, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg3_D = [(Duration(amount=10, unit='d'), -1), (Duration(amount=17, unit='d'), -1)]
 # _seg3_B = 'bounds -10d -17d'
 
-# --- rule 4 'Ladder 1 - lapsed 1 week' (rules/ladder_shared_segments.lapse:15): <lapse-generated:d3df040bdb19:_seg4>
+# --- rule 4 'Ladder 1 - lapsed 1 week' (rules/ladder_shared_segments.lapse:15): <lapse-generated:f19e8ecef034:_seg4>
 def _seg4(v, m):
     x11 = v[11]
     x10 = v[10]
@@ -405,12 +421,14 @@ def _seg4_change(v, after):
     x7 = v[7]
     ch = None
     if x7 is not None:
-        f = x7 + _seg4_change_L0
-        if f + _seg4_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x7 + _seg4_change_L1
-        if f + _seg4_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x7 <= _seg4_change_Z0:
+            f = x7 + _seg4_change_L0
+            if f + _seg4_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x7 <= _seg4_change_Z1:
+            f = x7 + _seg4_change_L1
+            if f + _seg4_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg4_change_M
     return ch
@@ -419,11 +437,13 @@ def _seg4_change(v, after):
 # _seg4_K0 = frozenset({'CN', 'RU'})
 # _seg4_change_M = datetime.timedelta(days=3)
 # _seg4_change_L0 = datetime.timedelta(days=7)
+# _seg4_change_Z0 = datetime.datetime(9999, 12, 21, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg4_change_L1 = datetime.timedelta(days=14)
+# _seg4_change_Z1 = datetime.datetime(9999, 12, 14, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg4_D = [(Duration(amount=1, unit='w'), -1), (Duration(amount=2, unit='w'), -1)]
 # _seg4_B = 'bounds -1w -2w'
 
-# --- rule 5 'Ladder 2 - lapsed 2 weeks' (rules/ladder_shared_segments.lapse:21): <lapse-generated:11ce1d08cb57:_seg5>
+# --- rule 5 'Ladder 2 - lapsed 2 weeks' (rules/ladder_shared_segments.lapse:21): <lapse-generated:0625036d8ba5:_seg5>
 def _seg5(v, m):
     x11 = v[11]
     x10 = v[10]
@@ -475,12 +495,14 @@ def _seg5_change(v, after):
     x7 = v[7]
     ch = None
     if x7 is not None:
-        f = x7 + _seg5_change_L0
-        if f + _seg5_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x7 + _seg5_change_L1
-        if f + _seg5_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x7 <= _seg5_change_Z0:
+            f = x7 + _seg5_change_L0
+            if f + _seg5_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x7 <= _seg5_change_Z1:
+            f = x7 + _seg5_change_L1
+            if f + _seg5_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg5_change_M
     return ch
@@ -489,11 +511,13 @@ def _seg5_change(v, after):
 # _seg5_K0 = frozenset({'CN', 'RU'})
 # _seg5_change_M = datetime.timedelta(days=3)
 # _seg5_change_L0 = datetime.timedelta(days=14)
+# _seg5_change_Z0 = datetime.datetime(9999, 12, 14, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg5_change_L1 = datetime.timedelta(days=21)
+# _seg5_change_Z1 = datetime.datetime(9999, 12, 7, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg5_D = [(Duration(amount=2, unit='w'), -1), (Duration(amount=3, unit='w'), -1)]
 # _seg5_B = 'bounds -2w -3w'
 
-# --- rule 6 'Ladder 3 - lapsed a month' (rules/ladder_shared_segments.lapse:27): <lapse-generated:6bf6975e2710:_seg6>
+# --- rule 6 'Ladder 3 - lapsed a month' (rules/ladder_shared_segments.lapse:27): <lapse-generated:60f71198e2a8:_seg6>
 def _seg6(v, m):
     x5 = v[5]
     x7 = v[7]
@@ -525,12 +549,14 @@ def _seg6_change(v, after):
     x7 = v[7]
     ch = None
     if x7 is not None:
-        f = x7 + _seg6_change_L0
-        if f + _seg6_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x7 + _seg6_change_L1
-        if f + _seg6_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x7 <= _seg6_change_Z0:
+            f = x7 + _seg6_change_L0
+            if f + _seg6_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x7 <= _seg6_change_Z1:
+            f = x7 + _seg6_change_L1
+            if f + _seg6_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg6_change_M
     return ch
@@ -538,11 +564,13 @@ def _seg6_change(v, after):
 # _seg6's constants:
 # _seg6_change_M = datetime.timedelta(days=3)
 # _seg6_change_L0 = datetime.timedelta(days=28)
+# _seg6_change_Z0 = datetime.datetime(9999, 11, 30, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg6_change_L1 = datetime.timedelta(days=56)
+# _seg6_change_Z1 = datetime.datetime(9999, 11, 2, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg6_D = [(Duration(amount=1, unit='mo'), -1), (Duration(amount=2, unit='mo'), -1)]
 # _seg6_B = 'bounds -1mo -2mo'
 
-# --- rule 7 'VIP win-back - lapsed 3 weeks' (rules/production_vip_winback.lapse:12): <lapse-generated:209c4178eea9:_seg7>
+# --- rule 7 'VIP win-back - lapsed 3 weeks' (rules/production_vip_winback.lapse:12): <lapse-generated:281aa9f412ca:_seg7>
 def _seg7(v, m):
     x3 = v[3]
     x2 = v[2]
@@ -608,12 +636,14 @@ def _seg7_change(v, after):
     x7 = v[7]
     ch = None
     if x7 is not None:
-        f = x7 + _seg7_change_L0
-        if f + _seg7_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x7 + _seg7_change_L1
-        if f + _seg7_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x7 <= _seg7_change_Z0:
+            f = x7 + _seg7_change_L0
+            if f + _seg7_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x7 <= _seg7_change_Z1:
+            f = x7 + _seg7_change_L1
+            if f + _seg7_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg7_change_M
     return ch
@@ -623,11 +653,13 @@ def _seg7_change(v, after):
 # _seg7_K1 = frozenset({'CN', 'RU'})
 # _seg7_change_M = datetime.timedelta(days=3)
 # _seg7_change_L0 = datetime.timedelta(days=21)
+# _seg7_change_Z0 = datetime.datetime(9999, 12, 7, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg7_change_L1 = datetime.timedelta(days=28)
+# _seg7_change_Z1 = datetime.datetime(9999, 11, 30, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg7_D = [(Duration(amount=3, unit='w'), -1), (Duration(amount=4, unit='w'), -1)]
 # _seg7_B = 'bounds -3w -4w'
 
-# --- rule 8 'Lapsed 3 weeks - send-time test' (rules/send_time_experiment.lapse:10): <lapse-generated:d60634d2c372:_seg8>
+# --- rule 8 'Lapsed 3 weeks - send-time test' (rules/send_time_experiment.lapse:10): <lapse-generated:487ee7d5bf58:_seg8>
 def _seg8(v, m):
     x10 = v[10]
     x7 = v[7]
@@ -659,12 +691,14 @@ def _seg8_change(v, after):
     x7 = v[7]
     ch = None
     if x7 is not None:
-        f = x7 + _seg8_change_L0
-        if f + _seg8_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x7 + _seg8_change_L1
-        if f + _seg8_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x7 <= _seg8_change_Z0:
+            f = x7 + _seg8_change_L0
+            if f + _seg8_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x7 <= _seg8_change_Z1:
+            f = x7 + _seg8_change_L1
+            if f + _seg8_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg8_change_M
     return ch
@@ -672,11 +706,13 @@ def _seg8_change(v, after):
 # _seg8's constants:
 # _seg8_change_M = datetime.timedelta(days=3)
 # _seg8_change_L0 = datetime.timedelta(days=21)
+# _seg8_change_Z0 = datetime.datetime(9999, 12, 7, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg8_change_L1 = datetime.timedelta(days=28)
+# _seg8_change_Z1 = datetime.datetime(9999, 11, 30, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg8_D = [(Duration(amount=3, unit='w'), -1), (Duration(amount=4, unit='w'), -1)]
 # _seg8_B = 'bounds -3w -4w'
 
-# --- rule 9 'Lapsed 4 weeks - own hour' (rules/send_time_experiment.lapse:19): <lapse-generated:aeee3244903e:_seg9>
+# --- rule 9 'Lapsed 4 weeks - own hour' (rules/send_time_experiment.lapse:19): <lapse-generated:1f37332816f0:_seg9>
 def _seg9(v, m):
     x10 = v[10]
     x7 = v[7]
@@ -708,12 +744,14 @@ def _seg9_change(v, after):
     x7 = v[7]
     ch = None
     if x7 is not None:
-        f = x7 + _seg9_change_L0
-        if f + _seg9_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x7 + _seg9_change_L1
-        if f + _seg9_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x7 <= _seg9_change_Z0:
+            f = x7 + _seg9_change_L0
+            if f + _seg9_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x7 <= _seg9_change_Z1:
+            f = x7 + _seg9_change_L1
+            if f + _seg9_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg9_change_M
     return ch
@@ -721,11 +759,13 @@ def _seg9_change(v, after):
 # _seg9's constants:
 # _seg9_change_M = datetime.timedelta(days=3)
 # _seg9_change_L0 = datetime.timedelta(days=28)
+# _seg9_change_Z0 = datetime.datetime(9999, 11, 30, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg9_change_L1 = datetime.timedelta(days=35)
+# _seg9_change_Z1 = datetime.datetime(9999, 11, 23, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg9_D = [(Duration(amount=4, unit='w'), -1), (Duration(amount=5, unit='w'), -1)]
 # _seg9_B = 'bounds -4w -5w'
 
-# --- rule 10 'Trial ends in 3 days' (rules/trial_ending.lapse:9): <lapse-generated:58233a504dad:_seg10>
+# --- rule 10 'Trial ends in 3 days' (rules/trial_ending.lapse:9): <lapse-generated:7d8702b14485:_seg10>
 def _seg10(v, m):
     x10 = v[10]
     x13 = v[13]
@@ -757,12 +797,14 @@ def _seg10_change(v, after):
     x13 = v[13]
     ch = None
     if x13 is not None:
-        f = x13 + _seg10_change_L0
-        if f + _seg10_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x13 + _seg10_change_L1
-        if f + _seg10_change_M > after and (ch is None or f < ch):
-            ch = f
+        if _seg10_change_A0 <= x13 <= _seg10_change_Z0:
+            f = x13 + _seg10_change_L0
+            if f + _seg10_change_M > after and (ch is None or f < ch):
+                ch = f
+        if _seg10_change_A1 <= x13:
+            f = x13 + _seg10_change_L1
+            if f + _seg10_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg10_change_M
     return ch
@@ -770,11 +812,14 @@ def _seg10_change(v, after):
 # _seg10's constants:
 # _seg10_change_M = datetime.timedelta(days=3)
 # _seg10_change_L0 = datetime.timedelta(days=-2)
+# _seg10_change_A0 = datetime.datetime(1, 1, 3, 0, 0, tzinfo=datetime.timezone.utc)
+# _seg10_change_Z0 = datetime.datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg10_change_L1 = datetime.timedelta(days=-3)
+# _seg10_change_A1 = datetime.datetime(1, 1, 4, 0, 0, tzinfo=datetime.timezone.utc)
 # _seg10_D = [(Duration(amount=2, unit='d'), 1), (Duration(amount=3, unit='d'), 1)]
 # _seg10_B = 'bounds +2d +3d'
 
-# --- rule 11 'Win-back tier 1 - lapsed 2 weeks' (rules/winback_tier1_2w.lapse:8): <lapse-generated:b06962f86983:_seg11>
+# --- rule 11 'Win-back tier 1 - lapsed 2 weeks' (rules/winback_tier1_2w.lapse:8): <lapse-generated:42c07f725747:_seg11>
 def _seg11(v, m):
     x11 = v[11]
     x10 = v[10]
@@ -816,12 +861,14 @@ def _seg11_change(v, after):
     x7 = v[7]
     ch = None
     if x7 is not None:
-        f = x7 + _seg11_change_L0
-        if f + _seg11_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x7 + _seg11_change_L1
-        if f + _seg11_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x7 <= _seg11_change_Z0:
+            f = x7 + _seg11_change_L0
+            if f + _seg11_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x7 <= _seg11_change_Z1:
+            f = x7 + _seg11_change_L1
+            if f + _seg11_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg11_change_M
     return ch
@@ -829,11 +876,13 @@ def _seg11_change(v, after):
 # _seg11's constants:
 # _seg11_change_M = datetime.timedelta(days=3)
 # _seg11_change_L0 = datetime.timedelta(days=14)
+# _seg11_change_Z0 = datetime.datetime(9999, 12, 14, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg11_change_L1 = datetime.timedelta(days=21)
+# _seg11_change_Z1 = datetime.datetime(9999, 12, 7, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg11_D = [(Duration(amount=2, unit='w'), -1), (Duration(amount=3, unit='w'), -1)]
 # _seg11_B = 'bounds -2w -3w'
 
-# --- rule 12 'Win-back tier 2 - lapsed 4 weeks' (rules/winback_tier2_4w.lapse:8): <lapse-generated:2504d9b3d14e:_seg12>
+# --- rule 12 'Win-back tier 2 - lapsed 4 weeks' (rules/winback_tier2_4w.lapse:8): <lapse-generated:0546e0b59ae9:_seg12>
 def _seg12(v, m):
     x10 = v[10]
     x7 = v[7]
@@ -865,12 +914,14 @@ def _seg12_change(v, after):
     x7 = v[7]
     ch = None
     if x7 is not None:
-        f = x7 + _seg12_change_L0
-        if f + _seg12_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x7 + _seg12_change_L1
-        if f + _seg12_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x7 <= _seg12_change_Z0:
+            f = x7 + _seg12_change_L0
+            if f + _seg12_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x7 <= _seg12_change_Z1:
+            f = x7 + _seg12_change_L1
+            if f + _seg12_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg12_change_M
     return ch
@@ -878,11 +929,13 @@ def _seg12_change(v, after):
 # _seg12's constants:
 # _seg12_change_M = datetime.timedelta(days=3)
 # _seg12_change_L0 = datetime.timedelta(days=28)
+# _seg12_change_Z0 = datetime.datetime(9999, 11, 30, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg12_change_L1 = datetime.timedelta(days=42)
+# _seg12_change_Z1 = datetime.datetime(9999, 11, 16, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg12_D = [(Duration(amount=4, unit='w'), -1), (Duration(amount=6, unit='w'), -1)]
 # _seg12_B = 'bounds -4w -6w'
 
-# --- rule 13 'Win-back tier 3 - lapsed 8 weeks' (rules/winback_tier3_8w.lapse:6): <lapse-generated:d3b77cf1c256:_seg13>
+# --- rule 13 'Win-back tier 3 - lapsed 8 weeks' (rules/winback_tier3_8w.lapse:6): <lapse-generated:f79dae06fa40:_seg13>
 def _seg13(v, m):
     x10 = v[10]
     x7 = v[7]
@@ -921,16 +974,19 @@ def _seg13_change(v, after):
     x7 = v[7]
     ch = None
     if x6 is not None:
-        f = x6 + _seg13_change_L2
-        if f + _seg13_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x6 <= _seg13_change_Z2:
+            f = x6 + _seg13_change_L2
+            if f + _seg13_change_M > after and (ch is None or f < ch):
+                ch = f
     if x7 is not None:
-        f = x7 + _seg13_change_L0
-        if f + _seg13_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x7 + _seg13_change_L1
-        if f + _seg13_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x7 <= _seg13_change_Z0:
+            f = x7 + _seg13_change_L0
+            if f + _seg13_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x7 <= _seg13_change_Z1:
+            f = x7 + _seg13_change_L1
+            if f + _seg13_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg13_change_M
     return ch
@@ -938,8 +994,11 @@ def _seg13_change(v, after):
 # _seg13's constants:
 # _seg13_change_M = datetime.timedelta(days=3)
 # _seg13_change_L2 = datetime.timedelta(days=182)
+# _seg13_change_Z2 = datetime.datetime(9999, 6, 29, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg13_change_L0 = datetime.timedelta(days=56)
+# _seg13_change_Z0 = datetime.datetime(9999, 11, 2, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg13_change_L1 = datetime.timedelta(days=91)
+# _seg13_change_Z1 = datetime.datetime(9999, 9, 28, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg13_D = [(Duration(amount=8, unit='w'), -1), (Duration(amount=13, unit='w'), -1), (Duration(amount=26, unit='w'), -1)]
 # _seg13_B = 'bounds -8w -13w -26w'
 

@@ -37,7 +37,7 @@ def complete(user, now, uid, w, v, need):
         v[0] = x0
     return w
 
-# --- rule 0 'Lapsed 3 weeks - send-time test' (rules/send_time_experiment.lapse:10): <lapse-generated:6671b5b43123:_seg0>
+# --- rule 0 'Lapsed 3 weeks - send-time test' (rules/send_time_experiment.lapse:10): <lapse-generated:4332198d9205:_seg0>
 def _seg0(v, m):
     x1 = v[1]
     x0 = v[0]
@@ -69,12 +69,14 @@ def _seg0_change(v, after):
     x0 = v[0]
     ch = None
     if x0 is not None:
-        f = x0 + _seg0_change_L0
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x0 + _seg0_change_L1
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x0 <= _seg0_change_Z0:
+            f = x0 + _seg0_change_L0
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x0 <= _seg0_change_Z1:
+            f = x0 + _seg0_change_L1
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg0_change_M
     return ch
@@ -82,11 +84,13 @@ def _seg0_change(v, after):
 # _seg0's constants:
 # _seg0_change_M = datetime.timedelta(days=3)
 # _seg0_change_L0 = datetime.timedelta(days=21)
+# _seg0_change_Z0 = datetime.datetime(9999, 12, 7, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_change_L1 = datetime.timedelta(days=28)
+# _seg0_change_Z1 = datetime.datetime(9999, 11, 30, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_D = [(Duration(amount=3, unit='w'), -1), (Duration(amount=4, unit='w'), -1)]
 # _seg0_B = 'bounds -3w -4w'
 
-# --- rule 1 'Lapsed 4 weeks - own hour' (rules/send_time_experiment.lapse:19): <lapse-generated:f1c776c1d6c8:_seg1>
+# --- rule 1 'Lapsed 4 weeks - own hour' (rules/send_time_experiment.lapse:19): <lapse-generated:cf526a3461e9:_seg1>
 def _seg1(v, m):
     x1 = v[1]
     x0 = v[0]
@@ -118,12 +122,14 @@ def _seg1_change(v, after):
     x0 = v[0]
     ch = None
     if x0 is not None:
-        f = x0 + _seg1_change_L0
-        if f + _seg1_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x0 + _seg1_change_L1
-        if f + _seg1_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x0 <= _seg1_change_Z0:
+            f = x0 + _seg1_change_L0
+            if f + _seg1_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x0 <= _seg1_change_Z1:
+            f = x0 + _seg1_change_L1
+            if f + _seg1_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg1_change_M
     return ch
@@ -131,7 +137,9 @@ def _seg1_change(v, after):
 # _seg1's constants:
 # _seg1_change_M = datetime.timedelta(days=3)
 # _seg1_change_L0 = datetime.timedelta(days=28)
+# _seg1_change_Z0 = datetime.datetime(9999, 11, 30, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg1_change_L1 = datetime.timedelta(days=35)
+# _seg1_change_Z1 = datetime.datetime(9999, 11, 23, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg1_D = [(Duration(amount=4, unit='w'), -1), (Duration(amount=5, unit='w'), -1)]
 # _seg1_B = 'bounds -4w -5w'
 

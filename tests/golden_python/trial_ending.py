@@ -34,7 +34,7 @@ def complete(user, now, uid, w, v, need):
         v[1] = x1
     return w
 
-# --- rule 0 'Trial ends in 3 days' (rules/trial_ending.lapse:9): <lapse-generated:e1dd27b7f4de:_seg0>
+# --- rule 0 'Trial ends in 3 days' (rules/trial_ending.lapse:9): <lapse-generated:b7c58fa59f11:_seg0>
 def _seg0(v, m):
     x0 = v[0]
     x1 = v[1]
@@ -66,12 +66,14 @@ def _seg0_change(v, after):
     x1 = v[1]
     ch = None
     if x1 is not None:
-        f = x1 + _seg0_change_L0
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x1 + _seg0_change_L1
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
+        if _seg0_change_A0 <= x1 <= _seg0_change_Z0:
+            f = x1 + _seg0_change_L0
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
+        if _seg0_change_A1 <= x1:
+            f = x1 + _seg0_change_L1
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg0_change_M
     return ch
@@ -79,11 +81,14 @@ def _seg0_change(v, after):
 # _seg0's constants:
 # _seg0_change_M = datetime.timedelta(days=3)
 # _seg0_change_L0 = datetime.timedelta(days=-2)
+# _seg0_change_A0 = datetime.datetime(1, 1, 3, 0, 0, tzinfo=datetime.timezone.utc)
+# _seg0_change_Z0 = datetime.datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_change_L1 = datetime.timedelta(days=-3)
+# _seg0_change_A1 = datetime.datetime(1, 1, 4, 0, 0, tzinfo=datetime.timezone.utc)
 # _seg0_D = [(Duration(amount=2, unit='d'), 1), (Duration(amount=3, unit='d'), 1)]
 # _seg0_B = 'bounds +2d +3d'
 
-# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:08932d204f99:fused>
+# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:7434890e8585:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -160,12 +165,14 @@ def evaluate(user, now, *, since=None, history=(), within=None):
             if s is not True:
                 ch = None
                 if x1 is not None:
-                    f = x1 + _seg0_change_L0
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
-                    f = x1 + _seg0_change_L1
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
+                    if _seg0_change_A0 <= x1 <= _seg0_change_Z0:
+                        f = x1 + _seg0_change_L0
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
+                    if _seg0_change_A1 <= x1:
+                        f = x1 + _seg0_change_L1
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
                 if ch is not None:
                     ch -= _seg0_change_M
                 if ch is None or ch > last:

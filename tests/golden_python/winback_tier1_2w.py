@@ -41,7 +41,7 @@ def complete(user, now, uid, w, v, need):
         v[0] = x0
     return w
 
-# --- rule 0 'Win-back tier 1 - lapsed 2 weeks' (rules/winback_tier1_2w.lapse:8): <lapse-generated:77162087ec0c:_seg0>
+# --- rule 0 'Win-back tier 1 - lapsed 2 weeks' (rules/winback_tier1_2w.lapse:8): <lapse-generated:9fd71bbf26ef:_seg0>
 def _seg0(v, m):
     x2 = v[2]
     x1 = v[1]
@@ -83,12 +83,14 @@ def _seg0_change(v, after):
     x0 = v[0]
     ch = None
     if x0 is not None:
-        f = x0 + _seg0_change_L0
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x0 + _seg0_change_L1
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x0 <= _seg0_change_Z0:
+            f = x0 + _seg0_change_L0
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x0 <= _seg0_change_Z1:
+            f = x0 + _seg0_change_L1
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg0_change_M
     return ch
@@ -96,11 +98,13 @@ def _seg0_change(v, after):
 # _seg0's constants:
 # _seg0_change_M = datetime.timedelta(days=3)
 # _seg0_change_L0 = datetime.timedelta(days=14)
+# _seg0_change_Z0 = datetime.datetime(9999, 12, 14, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_change_L1 = datetime.timedelta(days=21)
+# _seg0_change_Z1 = datetime.datetime(9999, 12, 7, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_D = [(Duration(amount=2, unit='w'), -1), (Duration(amount=3, unit='w'), -1)]
 # _seg0_B = 'bounds -2w -3w'
 
-# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:1f098bbab69f:fused>
+# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:82089d2dae4e:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -193,12 +197,14 @@ def evaluate(user, now, *, since=None, history=(), within=None):
             if s is not True:
                 ch = None
                 if x0 is not None:
-                    f = x0 + _seg0_change_L0
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
-                    f = x0 + _seg0_change_L1
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
+                    if x0 <= _seg0_change_Z0:
+                        f = x0 + _seg0_change_L0
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
+                    if x0 <= _seg0_change_Z1:
+                        f = x0 + _seg0_change_L1
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
                 if ch is not None:
                     ch -= _seg0_change_M
                 if ch is None or ch > last:

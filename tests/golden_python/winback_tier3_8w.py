@@ -56,7 +56,7 @@ def complete(user, now, uid, w, v, need):
         v[1] = x1
     return w
 
-# --- rule 0 'Win-back tier 3 - lapsed 8 weeks' (rules/winback_tier3_8w.lapse:6): <lapse-generated:a3b67dbea920:_seg0>
+# --- rule 0 'Win-back tier 3 - lapsed 8 weeks' (rules/winback_tier3_8w.lapse:6): <lapse-generated:8bb8ebd178ed:_seg0>
 def _seg0(v, m):
     x2 = v[2]
     x1 = v[1]
@@ -95,16 +95,19 @@ def _seg0_change(v, after):
     x1 = v[1]
     ch = None
     if x0 is not None:
-        f = x0 + _seg0_change_L2
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x0 <= _seg0_change_Z2:
+            f = x0 + _seg0_change_L2
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
     if x1 is not None:
-        f = x1 + _seg0_change_L0
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
-        f = x1 + _seg0_change_L1
-        if f + _seg0_change_M > after and (ch is None or f < ch):
-            ch = f
+        if x1 <= _seg0_change_Z0:
+            f = x1 + _seg0_change_L0
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
+        if x1 <= _seg0_change_Z1:
+            f = x1 + _seg0_change_L1
+            if f + _seg0_change_M > after and (ch is None or f < ch):
+                ch = f
     if ch is not None:
         ch -= _seg0_change_M
     return ch
@@ -112,12 +115,15 @@ def _seg0_change(v, after):
 # _seg0's constants:
 # _seg0_change_M = datetime.timedelta(days=3)
 # _seg0_change_L2 = datetime.timedelta(days=182)
+# _seg0_change_Z2 = datetime.datetime(9999, 6, 29, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_change_L0 = datetime.timedelta(days=56)
+# _seg0_change_Z0 = datetime.datetime(9999, 11, 2, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_change_L1 = datetime.timedelta(days=91)
+# _seg0_change_Z1 = datetime.datetime(9999, 9, 28, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 # _seg0_D = [(Duration(amount=8, unit='w'), -1), (Duration(amount=13, unit='w'), -1), (Duration(amount=26, unit='w'), -1)]
 # _seg0_B = 'bounds -8w -13w -26w'
 
-# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:3236df6ab3db:fused>
+# --- evaluate and in_segment of 1 rule, fused: <lapse-generated:838d55605b19:fused>
 def evaluate(user, now, *, since=None, history=(), within=None):
     if since is not None or history:
         return _general(user, now, since=since, history=history, within=within)
@@ -219,16 +225,19 @@ def evaluate(user, now, *, since=None, history=(), within=None):
             if s is not True:
                 ch = None
                 if x0 is not None:
-                    f = x0 + _seg0_change_L2
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
+                    if x0 <= _seg0_change_Z2:
+                        f = x0 + _seg0_change_L2
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
                 if x1 is not None:
-                    f = x1 + _seg0_change_L0
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
-                    f = x1 + _seg0_change_L1
-                    if f + _seg0_change_M > m.at and (ch is None or f < ch):
-                        ch = f
+                    if x1 <= _seg0_change_Z0:
+                        f = x1 + _seg0_change_L0
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
+                    if x1 <= _seg0_change_Z1:
+                        f = x1 + _seg0_change_L1
+                        if f + _seg0_change_M > m.at and (ch is None or f < ch):
+                            ch = f
                 if ch is not None:
                     ch -= _seg0_change_M
                 if ch is None or ch > last:
