@@ -11,9 +11,10 @@ import collections
 import csv
 import datetime as dt
 import difflib
+import importlib
 import io
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 import attrs
@@ -24,11 +25,13 @@ from .model import Decision
 from .plugin import Plugin
 from .progress import Progress
 from .ruleset import RuleSet
-from .sources import Source, counted, problem
+from .sources import Row, Source, counted, problem
 from .timecalc import iso_utc
 from .userdata import user_id_of
 
-__all__ = ["DECISION_FIELDS", "Presence", "Summary", "decision_record", "history_of", "run_batch"]
+__all__ = [
+    "DECISION_FIELDS", "PARQUET_ROWS", "Presence", "Summary", "decision_record", "history_of", "parquet_schema", "run_batch",
+]
 
 DECISION_FIELDS = (
     "campaign", "channel", "user_id", "send_at", "local_send_at", "timezone", "due", "held_out",
@@ -185,13 +188,17 @@ class _Writer:
     """Writes one user's decisions at once, so a user whose decisions cannot be written (a lone
     surrogate from a JSON ``\\ud800`` escape is not valid Unicode) is rejected whole, never half written."""
 
-    def __init__(self, out: IO[str], fmt: str) -> None:
+    def __init__(self, out: IO[str], fmt: str, *, header: bool = True) -> None:
+        """``header``: write the CSV header row (the workers of ``--workers`` write rows only)."""
         self.out = out
         self.buffer = io.StringIO()
         self.csv = csv.DictWriter(self.buffer, DECISION_FIELDS, lineterminator="\n") if fmt == "csv" else None
-        if self.csv is not None:
+        if self.csv is not None and header:
             self.csv.writeheader()
             out.write(self.buffer.getvalue())
+
+    def close(self) -> None:
+        """Nothing is held back (the caller closes ``out``)."""
 
     def write(self, decisions: Sequence[Decision]) -> str | None:
         """Write the decisions; the reason they cannot be, if so (nothing is written then)."""
@@ -221,6 +228,95 @@ class _Writer:
             record["held_out"] = "true" if record["held_out"] else "false"
             self.csv.writerow(record)
         return self.buffer.getvalue()
+
+
+PARQUET_ROWS = 16_384  # decisions held before they are written as one record batch (a row group): flat memory
+
+
+def parquet_schema(pa: Any) -> Any:
+    """The fixed schema of ``--out plan.parquet``, the fields of :data:`DECISION_FIELDS` typed.
+    ``local_send_at`` stays ISO-8601 text: a Parquet timestamp has one zone per column, not an
+    offset per row. ``message`` is a map (its fields in order, readable by key in Spark, DuckDB
+    and pandas without parsing JSON; any campaign's fields fit, which a struct's fixed fields
+    would not)."""
+    text = pa.string()
+    return pa.schema([
+        pa.field("campaign", text, nullable=False),
+        pa.field("channel", text, nullable=False),
+        pa.field("user_id", text, nullable=False),
+        pa.field("send_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("local_send_at", text, nullable=False),
+        pa.field("timezone", text, nullable=False),
+        pa.field("due", pa.bool_(), nullable=False),
+        pa.field("held_out", pa.bool_(), nullable=False),
+        pa.field("variant", text),
+        pa.field("message", pa.map_(text, text), nullable=False),
+        pa.field("idempotency_key", text, nullable=False),
+        pa.field("warnings", pa.list_(text), nullable=False),
+    ])
+
+
+class _ParquetWriter:
+    """Decisions as Parquet (pyarrow), written every :data:`PARQUET_ROWS` decisions as a record
+    batch; ``close`` writes the rest and the footer, so an empty run is a valid file with the schema.
+    A user is checked before any of its decisions is kept, so one that cannot be written is rejected
+    whole, as with the text formats."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.pa = importlib.import_module("pyarrow")
+        self.schema = parquet_schema(self.pa)
+        self.file = importlib.import_module("pyarrow.parquet").ParquetWriter(out, self.schema)
+        self.columns: dict[str, list[Any]] = {name: [] for name in DECISION_FIELDS}
+
+    def write(self, decisions: Sequence[Decision]) -> str | None:
+        """Keep the decisions; the reason they cannot be written, if so (nothing is kept then)."""
+        try:
+            texts = "".join(_texts(decisions))  # a value that is not a string fails here, not in the batch
+            if not texts.isascii():
+                texts.encode("utf-8")
+            rows = [(d.campaign, d.channel, d.user_id, d.send_at, d.local_send_at.isoformat(), d.timezone, d.due,
+                     d.held_out, d.variant, list(d.message.items()), d.idempotency_key, list(d.warnings))
+                    for d in decisions]
+        except UnicodeEncodeError as exc:
+            return _unwritable(decisions, exc)
+        except Exception as exc:  # it costs this user only
+            return f"the decision cannot be written: {problem(exc)}"
+        for row in rows:
+            for column, value in zip(self.columns.values(), row, strict=True):
+                column.append(value)
+        if len(self.columns["campaign"]) >= PARQUET_ROWS:
+            self._flush()
+        return None
+
+    def _flush(self) -> None:
+        if self.columns["campaign"]:
+            self.file.write_batch(self.pa.RecordBatch.from_pydict(self.columns, schema=self.schema))
+            self.columns = {name: [] for name in DECISION_FIELDS}
+
+    def close(self) -> None:
+        self._flush()
+        self.file.close()  # the footer; the stream itself is the caller's
+
+
+def _texts(decisions: Sequence[Decision]) -> Iterator[str]:
+    """Every string a decision's Parquet row holds."""
+    for d in decisions:
+        yield from (d.campaign, d.channel, d.user_id, d.timezone, d.variant or "", d.idempotency_key)
+        for key, value in d.message.items():
+            yield key
+            yield value
+        yield from d.warnings
+
+
+def _writer(out: IO[str], fmt: str) -> _Writer | _ParquetWriter:
+    """The writer of ``fmt``: Parquet goes to the binary stream under ``out`` (a file opened by path)."""
+    if fmt != "parquet":
+        return _Writer(out, fmt)
+    binary = getattr(out, "buffer", None)
+    if binary is None:
+        raise ValueError("Parquet output needs a file stream with a binary buffer, not a text-only stream")
+    out.flush()
+    return _ParquetWriter(binary)
 
 
 def _unwritable(decisions: Sequence[Decision], exc: UnicodeEncodeError) -> str:
@@ -274,21 +370,47 @@ def run_batch(
     wrong with one record (reading, deciding, writing its decisions) rejects that record only."""
     summary = Summary(campaigns=[(rule.name, rule.channel) for rule in plugin.rules.rules])
     presence = Presence(plugin.rules)
-    writer = _Writer(out, fmt)
-    lines: collections.deque[int] = collections.deque()
+    writer = _writer(out, fmt)
     bar = Progress(source.size, source.position, "user", enabled=progress)
+    decide_rows(plugin, source, now, since=since, due_only=due_only, within=within, writer=writer, summary=summary,
+                reject=lambda line, user_id, reason: _write_rejection(errors, line, user_id, reason),
+                presence=presence, tick=bar.tick)
+    writer.close()
+    bar.done()
+    summary.warnings = presence.warnings()
+    return summary
 
-    def reject(line: int, user_id: str | None, reason: str) -> None:
+
+def decide_rows(
+    plugin: Plugin,
+    rows: Iterable[Row],
+    now: dt.datetime,
+    *,
+    since: dt.datetime | None,
+    due_only: bool,
+    within: dt.timedelta | None,
+    writer: _Writer | _ParquetWriter,
+    summary: Summary,
+    reject: Callable[[int, str | None, str], None],
+    presence: Presence | None = None,
+    tick: Callable[[int], None] | None = None,
+) -> None:
+    """The loop of :func:`run_batch`, shared with the workers of ``--workers`` (workers.py) so that
+    both write the same bytes: decide each row, write its decisions with ``writer``, count it in
+    ``summary``, and pass each rejected row to ``reject`` (line, user_id, reason), in input order."""
+    lines: collections.deque[int] = collections.deque()
+
+    def rejected(line: int, user_id: str | None, reason: str) -> None:
         summary.read += 1
         summary.rejected += 1
-        _write_rejection(errors, line, user_id, reason)
+        reject(line, user_id, reason)
 
     def records() -> Iterator[Mapping[str, Any]]:
-        for line, record in source:
+        for line, record in rows:
             if isinstance(record, str):
-                reject(line, None, record)
+                rejected(line, None, record)
                 continue
-            if presence.missing:
+            if presence is not None and presence.missing:
                 presence.see(record)
             lines.append(line)
             yield record
@@ -296,7 +418,7 @@ def run_batch(
     for result in plugin.evaluate_many(records(), now, since=since, history=history_of, within=within):
         line = lines.popleft()
         if result.error is not None:
-            reject(line, result.user_id, render(result.error, "cli"))  # batch runs are the CLI's
+            rejected(line, result.user_id, render(result.error, "cli"))  # batch runs are the CLI's
         else:
             decisions = result.decisions
             written = tuple(d for d in decisions if d.due) if due_only and decisions else decisions
@@ -304,8 +426,6 @@ def run_batch(
             if unwritable is None:
                 summary.add(decisions)
             else:
-                reject(line, result.user_id, unwritable)
-        bar.tick(summary.read)
-    bar.done()
-    summary.warnings = presence.warnings()
-    return summary
+                rejected(line, result.user_id, unwritable)
+        if tick is not None:
+            tick(summary.read)

@@ -1,5 +1,6 @@
 """The ``lapse`` command. Exit codes: 0 success, 1 rule errors, 2 usage errors, 3 rejected
-records under ``--strict``. No Python traceback ever reaches the user."""
+records under ``--strict``, 4 a ``--workers`` run that could not finish (a worker died, or the
+rule files changed under it). No Python traceback ever reaches the user."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import collections
 import contextlib
 import datetime as dt
+import importlib
 import json
 import os
 import stat
@@ -30,11 +32,12 @@ from .ruleset import FIRST_INSTANT, LAST_INSTANT, RuleSet, parse_sources, read_s
 from .ruletests import check_tests, find_test_files, read_tests, run_tests
 from .schema import did_you_mean
 from .segments import Resolver, as_campaigns, used_by
-from .sources import SQLITE, Source, SourceError, counted, open_source, problem, redact
+from .sources import PARQUET, SQLITE, Source, SourceError, counted, open_source, parquet_files, problem, redact
 from .sql import DIALECTS, candidates_sql, next_occurrence_sql, segment_sql
 from .timecalc import SEARCH_HORIZON, exact_duration
 from .userdata import user_id_of
 from .warehouse import is_database, open_database, table_problem
+from .workers import MAX_WORKERS, MIN_BYTES, WorkerError, choose_workers, run_parallel
 from .zones import get_zone, zone_problem
 
 __all__ = ["main"]
@@ -71,10 +74,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--within", type=_within, metavar="DURATION",
                    help="only decisions that send before now + DURATION (15m, 1h, 1d, 1w: exact lengths)")
     r.add_argument("--out", metavar="PATH", help="write decisions here (default: standard output)")
-    r.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="decision format (default: jsonl)")
+    r.add_argument("--format", choices=("jsonl", "csv", "parquet"),
+                   help="decision format (default: parquet when --out ends in .parquet, else jsonl)")
     r.add_argument("--errors", metavar="PATH", help="write rejected records here (default: standard error)")
     r.add_argument("--strict", action="store_true", help="exit 3 when any record was rejected")
     r.add_argument("--summary", action="store_true", help="also print the weekly/hourly send plan table")
+    r.add_argument("--workers", type=_workers, metavar="N",
+                   help="decide in N processes, same output (default: every core for a users file of "
+                        f"{MIN_BYTES // 1_000_000} MB or more, else 1)")
     r.set_defaults(func=_cmd_run)
 
     pl = sub.add_parser(
@@ -265,8 +272,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _users_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--users", required=True, metavar="SOURCE",
-                   help="users: .jsonl/.ndjson, .csv, .db/.sqlite/.sqlite3, - for JSON lines on stdin, or a "
-                        "database (duckdb:PATH or postgresql://...) that returns the candidates")
+                   help="users: .jsonl/.ndjson, .csv, .db/.sqlite/.sqlite3, .parquet (a file, a folder or a quoted "
+                        "glob of them), - for JSON lines on stdin, or a database (duckdb:PATH or postgresql://...) "
+                        "that returns the candidates")
     p.add_argument("--table", help="SQLite or database table to read (default: users)")
     p.add_argument("--column", action="append", default=[], metavar="ATTR=COLUMN", type=_column,
                    help="database column holding an attribute (repeatable; default: the attribute name, . as _)")
@@ -344,6 +352,12 @@ def _within(text: str) -> dt.timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _workers(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or len(text) > 4 or not 1 <= int(text) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of processes from 1 to {MAX_WORKERS}")
+    return int(text)
+
+
 def _weeks(text: str) -> int:
     digits = text.lstrip("0")
     if not (text.isascii() and text.isdigit()) or not digits:
@@ -410,7 +424,11 @@ def _input_files(args: argparse.Namespace) -> list[tuple[str, str]]:
         ("the rule file", args.rules)]
     users = args.users[len("duckdb:"):] if args.users.startswith("duckdb:") else args.users
     if users != "-" and not is_database(users):
-        files.append(("the users file", users))
+        try:
+            parts = parquet_files(users)
+        except SourceError:
+            parts = None  # reported when the users are opened
+        files += [("the users file", users)] if parts is None else [("a users file", str(f)) for f in parts]
     return files
 
 
@@ -443,18 +461,49 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.since is not None and args.since > now:
         raise UsageError(f"--since {_iso(args.since)} is later than --now {_iso(now)}: it names the previous run's --now")
     _check_outputs(args)
+    args.format = _out_format(args)
+    if args.format == "parquet" and (args.workers or 1) > 1:
+        raise UsageError(f"--workers {args.workers} writes jsonl or csv; Parquet output is written by one process "
+                         "(drop --workers)")
     source = _open_users(args, plugin)
+    workers = 1 if args.format == "parquet" else choose_workers(args.workers, source.size)
     with contextlib.ExitStack() as stack:
         stack.enter_context(source)  # closed even when --out or --errors cannot be opened
         out = stack.enter_context(_open_out(args.out)) if args.out else sys.stdout
         errors = stack.enter_context(_open_out(args.errors)) if args.errors else sys.stderr
-        summary = run_batch(plugin, source, now, since=args.since, due_only=args.due_only, within=args.within,
-                            out=out, fmt=args.format, errors=errors)
+        if workers == 1:
+            summary = run_batch(plugin, source, now, since=args.since, due_only=args.due_only, within=args.within,
+                                out=out, fmt=args.format, errors=errors)
+        else:
+            try:
+                summary = run_parallel(plugin, source, now, since=args.since, due_only=args.due_only,
+                                       within=args.within, out=out, fmt=args.format, errors=errors, workers=workers)
+            except WorkerError as exc:
+                print(f"lapse: error: {exc}", file=sys.stderr)
+                return 4
     print(summary.render(), file=sys.stderr)
     if args.summary:
         plan = project(plugin.rules, _open_users(args, plugin), now, 4)
         print("\n" + plan.render(), file=sys.stderr)
     return 3 if args.strict and summary.rejected else 0
+
+
+def _out_format(args: argparse.Namespace) -> str:
+    """``lapse run``'s decision format: --format, else parquet for an --out ending in .parquet."""
+    parquet = args.out is not None and Path(args.out).suffix.lower() in PARQUET
+    fmt: str = args.format or ("parquet" if parquet else "jsonl")
+    if parquet and fmt != "parquet":
+        raise UsageError(f"--format {fmt} with --out {args.out}: a .parquet file holds Parquet; drop --format or "
+                         "rename the file")
+    if fmt == "parquet":
+        if args.out is None:
+            raise UsageError("--format parquet needs --out PATH: Parquet is binary and ends with a footer, so it is "
+                             "written to a file")
+        try:  # before anything is written
+            importlib.import_module("pyarrow.parquet")
+        except ImportError:
+            raise UsageError(f"--out {args.out}: writing Parquet needs pyarrow: pip install 'lapse-dsl[parquet]'") from None
+    return fmt
 
 
 def _open_out(path: str) -> IO[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import glob
 import importlib
 import io
 import json
@@ -19,8 +20,11 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, BinaryIO, TextIO
 
+from .userdata import as_number
+
 __all__ = [
-    "MAX_FIELD_LINES", "MAX_LINE", "PARQUET", "SQLITE", "Row", "SourceError", "counted", "open_source", "problem", "redact",
+    "MAX_FIELD_LINES", "MAX_LINE", "PARQUET", "SQLITE", "Row", "SourceError", "counted", "open_source",
+    "parquet_files", "problem", "redact",
 ]
 
 Row = tuple[int, dict[str, Any] | str]  # (1-based line or row number, record or error)
@@ -111,11 +115,14 @@ class Source:
 
 
 def open_source(spec: str, schema: Mapping[str, str], table: str | None = None) -> Source:
-    """Open ``spec`` (a path whose extension names the format, or ``-`` for JSON lines on
-    standard input). ``schema`` types CSV cells and SQLite values (Parquet columns carry their
-    own types); ``table`` is the SQLite table (default ``users``)."""
+    """Open ``spec`` (a path whose extension names the format, a folder or a glob of Parquet
+    files, or ``-`` for JSON lines on standard input). ``schema`` types CSV cells and SQLite values
+    (Parquet columns carry their own types); ``table`` is the SQLite table (default ``users``)."""
     if spec == "-":
         return Source(_jsonl(sys.stdin.buffer), None, lambda: 0)
+    files = parquet_files(spec)
+    if files is not None:
+        return _parquet(files, spec)
     path = Path(spec)
     suffix = path.suffix.lower()
     if suffix not in JSONL + CSV + PARQUET + SQLITE:
@@ -129,7 +136,7 @@ def open_source(spec: str, schema: Mapping[str, str], table: str | None = None) 
     if suffix in SQLITE:
         return _sqlite(path, "users" if table is None else table, schema)
     if suffix in PARQUET:
-        return _parquet(path, size)
+        return _parquet([path], spec)
     raw = path.open("rb")
     if suffix in CSV:
         # utf-8-sig: spreadsheet exports often start with a byte-order mark. surrogateescape: a bad
@@ -473,48 +480,99 @@ def _sqlite_record(columns: list[str], values: tuple[Any, ...], schema: Mapping[
 # Parquet ----------------------------------------------------------------------------------------
 
 _PARQUET_BATCH = 4096  # rows per record batch: memory stays flat, conversion stays vectorised
+_GLOB = re.compile(r"[*?[]")
 
 
-def _parquet(path: Path, size: int) -> Source:
-    """A Parquet file read one record batch at a time (pyarrow, the ``parquet`` extra). Columns
-    keep their types: a timestamp with a zone is an aware datetime, one without is naive (a time
-    without an offset, as in JSON), strings, numbers and booleans are themselves, a struct is a
-    nested record and a list a list. ``position`` is the share of rows read, scaled to ``size``
-    bytes, so the progress bar reads it as it reads the other files."""
+def parquet_files(spec: str) -> list[Path] | None:
+    """The Parquet files that ``spec`` names as one input, in the order they are read: for a
+    folder, every ``*.parquet`` file below it, for a glob (``users/part-*.parquet``, ``**`` for any
+    depth) every file it matches, sorted by path. None when ``spec`` is neither (one file, or
+    something else). Below a folder, names starting with ``_`` or ``.`` are left out, as Spark and
+    pyarrow leave them (``_SUCCESS``, ``_temporary/``, ``.crc`` files)."""
+    path = Path(spec)
+    if path.is_dir():
+        files = [f for f in path.rglob("*") if f.suffix.lower() in PARQUET and not _hidden(f.relative_to(path))
+                 and f.is_file()]
+        if not files:
+            raise SourceError(redact(f"{spec}: a folder without .parquet files", spec))
+    elif _GLOB.search(spec) and not path.exists():
+        if path.suffix.lower() not in PARQUET:
+            raise SourceError(redact(f"{spec}: a glob must name .parquet files (such as 'users/part-*.parquet')", spec))
+        files = [f for f in map(Path, glob.glob(spec, recursive=True)) if f.is_file()]
+        if not files:
+            raise SourceError(redact(f"{spec}: no file matches", spec))
+    else:
+        return None
+    return sorted(files, key=lambda f: f.parts)
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(("_", ".")) for part in relative.parts)
+
+
+def _parquet(paths: list[Path], spec: str) -> Source:
+    """Parquet files read in order one record batch at a time (pyarrow, the ``parquet`` extra),
+    as one input: rows are numbered from 1 across the files. Every file's footer is read first, so
+    a file that is not Parquet is a usage error before any row is read. Columns keep their types:
+    a timestamp with a zone is an aware datetime, one without is naive (a time without an offset,
+    as in JSON), a decimal is a number (as a JSON reader reads its digits), strings, numbers and
+    booleans are themselves, a struct is a nested record and a list a list. ``position`` is the
+    bytes of the files done plus the share of rows read of the current one, so the progress bar
+    reads it as it reads the other files."""
     try:
         pa = importlib.import_module("pyarrow")
         pq = importlib.import_module("pyarrow.parquet")
     except ImportError:
-        raise SourceError(f"{path}: reading Parquet needs pyarrow: pip install 'lapse-dsl[parquet]'") from None
-    try:
-        file = pq.ParquetFile(str(path))  # memory-mapped by pyarrow, read a batch at a time
-        total = int(file.metadata.num_rows)
-    except Exception as exc:  # ArrowInvalid for a file that is not Parquet, OSError, ...
-        raise SourceError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
-    done = [0]
-    return Source(_parquet_rows(pa, file, path, done), size, lambda: size * done[0] // total if total else 0,
-                  file.close)
+        raise SourceError(redact(f"{spec}: reading Parquet needs pyarrow: pip install 'lapse-dsl[parquet]'", spec)) from None
+    sizes: list[int] = []
+    counts: list[int] = []
+    for path in paths:
+        try:
+            counts.append(int(pq.read_metadata(str(path)).num_rows))
+            sizes.append(path.stat().st_size)
+        except Exception as exc:  # ArrowInvalid for a file that is not Parquet, OSError, ...
+            raise SourceError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
+    before = [sum(sizes[:i]) for i in range(len(sizes) + 1)]  # bytes of the files before each
+    at = [0, 0]  # the file being read, rows of it done
+
+    def position() -> int:
+        i, done = at
+        if i >= len(paths):
+            return before[-1]
+        return before[i] + (sizes[i] * done // counts[i] if counts[i] else 0)
+
+    opened: list[Any] = []  # the file being read, closed early by close()
+    return Source(_parquet_rows(pa, pq, paths, at, opened), before[-1], position,
+                  lambda: [file.close() for file in opened])
 
 
-def _parquet_rows(pa: Any, file: Any, path: Path, done: list[int]) -> Iterator[Row]:
+def _parquet_rows(pa: Any, pq: Any, paths: list[Path], at: list[int], opened: list[Any]) -> Iterator[Row]:
     number = 0
-    try:
-        batches = file.iter_batches(batch_size=_PARQUET_BATCH)
-        while True:
-            try:
-                batch = next(batches, None)
-            except Exception as exc:  # a damaged page: the source, not a record, failed
-                raise SourceError(f"{path}: reading row {number + 1} failed ({_first_line(exc)})") from None
-            if batch is None:
-                return
-            names = batch.schema.names
-            columns = [_parquet_values(pa, column) for column in batch.columns]
-            for i in range(batch.num_rows):
-                number += 1
-                yield number, _parquet_record(names, [values[i] for values in columns])
-            done[0] = number
-    finally:
-        file.close()
+    for index, path in enumerate(paths):
+        at[:] = [index, 0]
+        try:
+            file = pq.ParquetFile(str(path))  # memory-mapped by pyarrow, read a batch at a time
+        except Exception as exc:  # replaced or damaged since its footer was read
+            raise SourceError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
+        opened[:] = [file]
+        try:
+            batches = file.iter_batches(batch_size=_PARQUET_BATCH)
+            while True:
+                try:
+                    batch = next(batches, None)
+                except Exception as exc:  # a damaged page: the source, not a record, failed
+                    raise SourceError(f"{path}: reading row {at[1] + 1} failed ({_first_line(exc)})") from None
+                if batch is None:
+                    break
+                names = batch.schema.names
+                columns = [_parquet_values(pa, column) for column in batch.columns]
+                for i in range(batch.num_rows):
+                    number += 1
+                    yield number, _parquet_record(names, [values[i] for values in columns])
+                at[1] += batch.num_rows
+        finally:
+            file.close()
+    at[:] = [len(paths), 0]
 
 
 class _Unreadable:
@@ -530,17 +588,39 @@ def _parquet_values(pa: Any, column: Any) -> list[Any]:
     kind = column.type
     if pa.types.is_timestamp(kind) and kind.unit == "ns":  # else pandas Timestamps, or an error
         column = column.cast(pa.timestamp("us", kind.tz), safe=False)  # a datetime holds microseconds
+    plain = _plain(pa, kind)
     try:
-        return list(column.to_pylist())
+        values = column.to_pylist()
+        return values if plain is None else [None if v is None else plain(v) for v in values]
     except Exception:
         pass
-    values: list[Any] = []
+    values = []
     for i in range(len(column)):
         try:
-            values.append(column[i].as_py())
+            value = column[i].as_py()
+            values.append(value if plain is None or value is None else plain(value))
         except Exception as exc:  # OverflowError: date value out of range, and the like
             values.append(_Unreadable(problem(exc)))
     return values
+
+
+def _plain(pa: Any, kind: Any) -> Callable[[Any], Any] | None:
+    """How to turn a non-null value of type ``kind`` into what a JSON reader would give (a
+    decimal, at any depth, becomes an int or a float); None when pyarrow's values already are."""
+    if pa.types.is_decimal(kind):
+        return as_number
+    if pa.types.is_struct(kind):
+        fields = {kind.field(i).name: _plain(pa, kind.field(i).type) for i in range(kind.num_fields)}
+        inner = {name: f for name, f in fields.items() if f is not None}
+        if not inner:
+            return None
+        return lambda v: {k: x if x is None or k not in inner else inner[k](x) for k, x in v.items()}
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        item = _plain(pa, kind.value_type)
+        if item is None:
+            return None
+        return lambda v: [x if x is None else item(x) for x in v]
+    return None
 
 
 def _parquet_record(names: list[str], values: list[Any]) -> dict[str, Any] | str:
