@@ -131,7 +131,7 @@ campaign "draft_any" {
 }
 campaign "renewal_ahead" {
     segment (renewal_at less than 3d ahead or renewal_at between 1mo and 2mo ahead
-        or last_used more than 1mo ago and renewal_at more than 2w ahead or renewal_at between 20h and 30h ahead)
+        or first_used more than 1mo ago and renewal_at more than 2w ahead or renewal_at between 20h and 30h ahead)
     send email daily 09:00 local
 }
 '''
@@ -331,6 +331,34 @@ _NUMBERS = (0, 1, 2, 3, 3, 4, 7, 8, 9, 10, 11, -1, -2, 2.5, 3.0, 2.9999999999, 3
 _VALUES = (49.5, 49.49999, 49.50001, 50, 100, 99.99, 100.0, 0, -5, 999.999, 1000, 1000.0000001, 1e300, -1e300)
 
 
+_EDGE_ZONES = ("America/New_York", "Europe/London", "Australia/Lord_Howe")
+_EDGE_DELTAS = (dt.timedelta(0), dt.timedelta(seconds=1), -dt.timedelta(seconds=1), dt.timedelta(microseconds=1),
+                -dt.timedelta(microseconds=1))
+
+
+def _edge_users(targets: _Targets) -> list[dict[str, Any]]:
+    """Users whose time attribute is exactly on, and a second and a microsecond either side of,
+    each window edge T(±D) of the rules at each evaluation instant, in a few DST zones."""
+    out: list[dict[str, Any]] = []
+    for zone_name in _EDGE_ZONES:
+        zone = _zone(zone_name)
+        for at in INSTANTS:
+            wall = at.astimezone(zone).replace(tzinfo=None)
+            for attribute in ("last_used", "renewal_at"):
+                for d, sign in sorted(targets.durations[attribute], key=lambda o: (o[0].unit, o[0].amount, o[1])):
+                    if d.unit == "mo":
+                        base = resolve_wall(_add_months(wall, sign * d.amount), zone)
+                    elif d.calendar:
+                        base = resolve_wall(wall + sign * dt.timedelta(days=d.amount * (7 if d.unit == "w" else 1)), zone)
+                    else:
+                        base = at + sign * d.nominal()
+                    for delta in _EDGE_DELTAS:
+                        out.append({"user_id": f"edge{len(out):05d}", "timezone": zone_name, attribute: base + delta,
+                                    "push_opted_in": True, "email_subscribed": True, "platform": "ios", "country": "US",
+                                    "sessions": 3, "language": "en", "app_version": "5.0.0"})
+    return out
+
+
 def make_users(n_users: int = N_USERS, seed: int = SEED) -> list[dict[str, Any]]:
     """``n_users`` user records as the plugin takes them (missing keys left out)."""
     sets = rule_sets()
@@ -340,7 +368,8 @@ def make_users(n_users: int = N_USERS, seed: int = SEED) -> list[dict[str, Any]]
     fallbacks = ("America/New_York", B_DEFAULT_ZONE)
     named = ("UTC", "Asia/Kolkata", "America/New_York", "Australia/Lord_Howe")
     users = []
-    for i in range(n_users):
+    edges = _edge_users(targets)  # exactly on and beside every window edge: guaranteed, not drawn
+    for i in range(n_users - len(edges)):
         r = rng.random()
         timezone: Any
         if r < 0.62:
@@ -386,7 +415,7 @@ def make_users(n_users: int = N_USERS, seed: int = SEED) -> list[dict[str, Any]]
             }
             user["custom"] = {k: v for k, v in user["custom"].items() if v is not MISSING}
         users.append({k: v for k, v in user.items() if v is not MISSING})
-    return users
+    return users + edges
 
 
 def row(user: Mapping[str, Any]) -> tuple[Any, ...]:
