@@ -31,6 +31,7 @@ from .userdata import user_id_of
 
 __all__ = [
     "DECISION_FIELDS", "PARQUET_ROWS", "Presence", "Summary", "decision_record", "history_of", "parquet_schema", "run_batch",
+    "write_rejection",
 ]
 
 DECISION_FIELDS = (
@@ -339,7 +340,7 @@ def _unwritable(decisions: Sequence[Decision], exc: UnicodeEncodeError) -> str:
     return f"the decision cannot be written ({exc.reason})"
 
 
-def _write_rejection(errors: IO[str], line: int, user_id: str | None, reason: str) -> None:
+def write_rejection(errors: IO[str], line: int, user_id: str | None, reason: str) -> None:
     """One rejected record's JSON line; characters the stream cannot hold (a lone surrogate in a
     user_id) are written as JSON escapes, so this line is always written."""
     record = {"line": line, "user_id": user_id, "error": reason}
@@ -373,7 +374,7 @@ def run_batch(
     writer = _writer(out, fmt)
     bar = Progress(source.size, source.position, "user", enabled=progress)
     decide_rows(plugin, source, now, since=since, due_only=due_only, within=within, writer=writer, summary=summary,
-                reject=lambda line, user_id, reason: _write_rejection(errors, line, user_id, reason),
+                reject=lambda line, user_id, reason: write_rejection(errors, line, user_id, reason),
                 presence=presence, tick=bar.tick)
     writer.close()
     bar.done()

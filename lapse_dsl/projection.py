@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import attrs
 
-from .batch import Presence, history_of
+from .batch import Presence, history_of, write_rejection
 from .errors import LapseError, render
 from .model import Decision
 from .progress import Progress
@@ -309,14 +309,7 @@ def rejection_writer(stream: IO[str], progress: Progress | None = None) -> Rejec
     def reject(line: int, user_id: str | None, reason: str) -> None:
         if progress is not None and stream is sys.stderr:
             progress.clear()
-        record = {"line": line, "user_id": user_id, "error": reason}
-        text = json.dumps(record, ensure_ascii=False) + "\n"
-        try:
-            if not text.isascii():
-                text.encode(getattr(stream, "encoding", None) or "utf-8")
-            stream.write(text)
-        except UnicodeEncodeError:
-            stream.write(json.dumps(record) + "\n")
+        write_rejection(stream, line, user_id, reason)
 
     return reject
 

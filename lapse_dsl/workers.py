@@ -28,7 +28,7 @@ from typing import IO
 
 import attrs
 
-from .batch import Presence, Summary, _write_rejection, _Writer, decide_rows
+from .batch import Presence, Summary, _Writer, decide_rows, write_rejection
 from .plugin import Plugin
 from .progress import Progress
 from .ruleset import RuleSet, _build, parse_sources, read_sources
@@ -275,7 +275,7 @@ def run_parallel(
         pending.popleft()
         out.write(done.text)
         for line, user_id, reason in done.rejected:
-            _write_rejection(errors, line, user_id, reason)
+            write_rejection(errors, line, user_id, reason)
         _merge(summary, done.summary)
         bar.tick(summary.read)
 
