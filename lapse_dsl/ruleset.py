@@ -23,8 +23,8 @@ from .zones import get_zone
 
 # (the instants a call may ask about live with the evaluator; re-exported for callers of this module)
 __all__ = [
-    "FIRST_INSTANT", "LAST_INSTANT", "RuleSet", "compile", "decode", "load", "parse_sources", "read_sources", "read_text",
-    "require_instant", "rule_files",
+    "FIRST_INSTANT", "LAST_INSTANT", "RuleSet", "build", "compile", "decode", "load", "parse_sources", "read_sources",
+    "read_text", "require_instant", "rule_files",
 ]
 
 
@@ -156,7 +156,7 @@ def _validate_zone_option(name: str | None, option: str) -> None:
         raise ValueError(f"{option}={name!r} is not a time zone name known to tzdata")
 
 
-def _build(
+def build(
     files: Sequence[n.File], texts: Sequence[str], default_timezone: str, naive_timezone: str | None
 ) -> RuleSet:
     _validate_zone_option(default_timezone, "default_timezone")
@@ -199,7 +199,7 @@ def compile(  # noqa: A001 - the name users expect, as in re.compile
 ) -> RuleSet:
     """Parse and check rule text. Raises :class:`LapseSyntaxError` or :class:`LapseCheckError`."""
     with _no_gc_pauses():
-        return _build([parse(text, source=source)], [text], default_timezone, naive_timezone)
+        return build([parse(text, source=source)], [text], default_timezone, naive_timezone)
 
 
 def rule_files(path: str | Path) -> list[Path]:
@@ -249,7 +249,7 @@ def load(
         files, syntax = parse_sources(sources)
         if syntax:
             raise LapseSyntaxError(syntax)
-        return _build(files, [t for _, t in sources], default_timezone, naive_timezone)
+        return build(files, [t for _, t in sources], default_timezone, naive_timezone)
 
 
 def parse_sources(sources: Sequence[tuple[str, str]]) -> tuple[list[n.File], list[Diagnostic]]:

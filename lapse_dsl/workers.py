@@ -31,7 +31,7 @@ import attrs
 from .batch import Presence, Summary, _Writer, decide_rows, write_rejection
 from .plugin import Plugin
 from .progress import Progress
-from .ruleset import RuleSet, _build, parse_sources, read_sources
+from .ruleset import RuleSet, build, parse_sources, read_sources
 from .sources import Row, Source, problem
 
 __all__ = ["CHUNK", "MAX_WORKERS", "MIN_BYTES", "WorkerError", "choose_workers", "cores", "run_parallel"]
@@ -132,7 +132,7 @@ def _compiled(job: Job) -> Plugin:
         files, syntax = parse_sources(job.sources)
         if syntax:  # the parent parsed these texts; only a file changed in between gets here
             raise WorkerError("the rule files changed while lapse run started; run it again")
-        rules: RuleSet = _build(files, [text for _, text in job.sources], job.default_timezone, job.naive_timezone)
+        rules: RuleSet = build(files, [text for _, text in job.sources], job.default_timezone, job.naive_timezone)
         if rules.version != job.version:
             raise WorkerError("the rule files changed while lapse run started; run it again")
         _plugin = Plugin("<workers>", rules, {})
