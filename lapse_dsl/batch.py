@@ -15,7 +15,7 @@ import importlib
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import attrs
 
@@ -30,8 +30,8 @@ from .timecalc import iso_utc
 from .userdata import user_id_of
 
 __all__ = [
-    "DECISION_FIELDS", "PARQUET_ROWS", "Presence", "Summary", "decision_record", "history_of", "parquet_schema", "run_batch",
-    "write_rejection",
+    "DECISION_FIELDS", "PARQUET_ROWS", "Presence", "Sink", "Summary", "decide_rows", "decision_record", "history_of",
+    "parquet_rows", "parquet_schema", "run_batch", "write_rejection",
 ]
 
 DECISION_FIELDS = (
@@ -185,6 +185,13 @@ def history_of(user: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return history
 
 
+class Sink(Protocol):
+    """Where :func:`decide_rows` puts each user's decisions: a file writer here, Arrow rows on Spark."""
+
+    def write(self, decisions: Sequence[Decision], line: int) -> str | None:
+        """Take the decisions of the user at input row ``line``; the reason they cannot be written, if so."""
+
+
 class _Writer:
     """Writes one user's decisions at once, so a user whose decisions cannot be written (a lone
     surrogate from a JSON ``\\ud800`` escape is not valid Unicode) is rejected whole, never half written."""
@@ -201,8 +208,9 @@ class _Writer:
     def close(self) -> None:
         """Nothing is held back (the caller closes ``out``)."""
 
-    def write(self, decisions: Sequence[Decision]) -> str | None:
-        """Write the decisions; the reason they cannot be, if so (nothing is written then)."""
+    def write(self, decisions: Sequence[Decision], line: int = 0) -> str | None:
+        """Write the decisions of the user at ``line``; the reason they cannot be, if so (nothing is
+        written then)."""
         try:
             text = self._text(decisions)
         except Exception as exc:  # a value that cannot be serialised costs this user only
@@ -269,19 +277,11 @@ class _ParquetWriter:
         self.file = importlib.import_module("pyarrow.parquet").ParquetWriter(out, self.schema)
         self.columns: dict[str, list[Any]] = {name: [] for name in DECISION_FIELDS}
 
-    def write(self, decisions: Sequence[Decision]) -> str | None:
+    def write(self, decisions: Sequence[Decision], line: int = 0) -> str | None:
         """Keep the decisions; the reason they cannot be written, if so (nothing is kept then)."""
-        try:
-            texts = "".join(_texts(decisions))  # a value that is not a string fails here, not in the batch
-            if not texts.isascii():
-                texts.encode("utf-8")
-            rows = [(d.campaign, d.channel, d.user_id, d.send_at, d.local_send_at.isoformat(), d.timezone, d.due,
-                     d.held_out, d.variant, list(d.message.items()), d.idempotency_key, list(d.warnings))
-                    for d in decisions]
-        except UnicodeEncodeError as exc:
-            return _unwritable(decisions, exc)
-        except Exception as exc:  # it costs this user only
-            return f"the decision cannot be written: {problem(exc)}"
+        rows = parquet_rows(decisions)
+        if isinstance(rows, str):
+            return rows
         for row in rows:
             for column, value in zip(self.columns.values(), row, strict=True):
                 column.append(value)
@@ -297,6 +297,22 @@ class _ParquetWriter:
     def close(self) -> None:
         self._flush()
         self.file.close()  # the footer; the stream itself is the caller's
+
+
+def parquet_rows(decisions: Sequence[Decision]) -> list[tuple[Any, ...]] | str:
+    """A user's decisions as rows of :func:`parquet_schema` (in its field order), or the reason
+    they cannot be written: every string is checked first, so a user is kept whole or rejected."""
+    try:
+        texts = "".join(_texts(decisions))  # a value that is not a string fails here, not in the batch
+        if not texts.isascii():
+            texts.encode("utf-8")
+        return [(d.campaign, d.channel, d.user_id, d.send_at, d.local_send_at.isoformat(), d.timezone, d.due,
+                 d.held_out, d.variant, list(d.message.items()), d.idempotency_key, list(d.warnings))
+                for d in decisions]
+    except UnicodeEncodeError as exc:
+        return _unwritable(decisions, exc)
+    except Exception as exc:  # it costs this user only
+        return f"the decision cannot be written: {problem(exc)}"
 
 
 def _texts(decisions: Sequence[Decision]) -> Iterator[str]:
@@ -390,7 +406,7 @@ def decide_rows(
     since: dt.datetime | None,
     due_only: bool,
     within: dt.timedelta | None,
-    writer: _Writer | _ParquetWriter,
+    writer: Sink,
     summary: Summary,
     reject: Callable[[int, str | None, str], None],
     presence: Presence | None = None,
@@ -423,7 +439,7 @@ def decide_rows(
         else:
             decisions = result.decisions
             written = tuple(d for d in decisions if d.due) if due_only and decisions else decisions
-            unwritable = writer.write(written) if written else None
+            unwritable = writer.write(written, line) if written else None
             if unwritable is None:
                 summary.add(decisions)
             else:

@@ -33,6 +33,7 @@ from .ruletests import check_tests, find_test_files, read_tests, run_tests
 from .schema import did_you_mean
 from .segments import Resolver, as_campaigns, used_by
 from .sources import PARQUET, SQLITE, Source, SourceError, counted, open_source, parquet_files, problem, redact
+from .spark import is_spark
 from .sql import DIALECTS, candidates_sql, next_occurrence_sql, segment_sql
 from .timecalc import SEARCH_HORIZON, exact_duration
 from .userdata import user_id_of
@@ -66,6 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--check", action="store_true", help="only report files that are not formatted (exit 1)")
     f.set_defaults(func=_cmd_fmt)
 
+    ls = sub.add_parser("lsp", help="run the language server for editors (LSP over standard input and output)",
+                        description="Run the lapse language server over standard input and output, for editors: "
+                                    "diagnostics, hover, completion, definitions, references, formatting and "
+                                    "quick fixes (docs/editors.md). Needs the lsp extra: pip install 'lapse-dsl[lsp]'.")
+    ls.add_argument("--now", type=_instant,
+                    help="the instant hovers compute dates from, ISO-8601 with offset (default: the current time)")
+    ls.set_defaults(func=_cmd_lsp)
+
     r = sub.add_parser("run", help="evaluate rules over a user file and write the send plan")
     r.add_argument("rules", metavar="RULES", help="a .lapse file or a folder of them")
     _users_options(r)
@@ -82,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=_workers, metavar="N",
                    help="decide in N processes, same output (default: every core for a users file of "
                         f"{MIN_BYTES // 1_000_000} MB or more, else 1)")
+    r.add_argument("--spark-master", metavar="MASTER",
+                   help="with --users spark:PATH_OR_TABLE, the Spark master (local[2], yarn, spark://...; default: "
+                        "the session spark-submit set up)")
     r.set_defaults(func=_cmd_run)
 
     pl = sub.add_parser(
@@ -274,7 +286,7 @@ def _users_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--users", required=True, metavar="SOURCE",
                    help="users: .jsonl/.ndjson, .csv, .db/.sqlite/.sqlite3, .parquet (a file, a folder or a quoted "
                         "glob of them), - for JSON lines on stdin, or a database (duckdb:PATH or postgresql://...) "
-                        "that returns the candidates")
+                        "that returns the candidates; lapse run also takes spark:PATH_OR_TABLE")
     p.add_argument("--table", help="SQLite or database table to read (default: users)")
     p.add_argument("--column", action="append", default=[], metavar="ATTR=COLUMN", type=_column,
                    help="database column holding an attribute (repeatable; default: the attribute name, . as _)")
@@ -401,6 +413,9 @@ def _load_plugin(args: argparse.Namespace) -> Plugin:
 
 def _open_users(args: argparse.Namespace, plugin: Plugin) -> Source:
     """The users source; ``--table`` and ``--column`` where the source does not use them are usage errors."""
+    if is_spark(args.users):
+        raise UsageError(f"--users {args.users}: Spark runs whole campaigns with lapse run only; here use the Parquet "
+                         "files or a database")
     columns = _columns(args, plugin)
     database = is_database(args.users)
     if columns and not database:
@@ -422,7 +437,7 @@ def _input_files(args: argparse.Namespace) -> list[tuple[str, str]]:
     """``(what, path)`` of every file ``lapse run`` reads: the rule files and a users file."""
     files = [("a rule file", str(f)) for f in rule_files(args.rules)] if Path(args.rules).is_dir() else [
         ("the rule file", args.rules)]
-    users = args.users[len("duckdb:"):] if args.users.startswith("duckdb:") else args.users
+    users = args.users.split(":", 1)[1] if args.users.startswith(("duckdb:", "spark:")) else args.users
     if users != "-" and not is_database(users):
         try:
             parts = parquet_files(users)
@@ -462,6 +477,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--since {_iso(args.since)} is later than --now {_iso(now)}: it names the previous run's --now")
     _check_outputs(args)
     args.format = _out_format(args)
+    if is_spark(args.users):
+        return _run_spark(args, plugin, now)
+    if args.spark_master is not None:
+        raise UsageError("--spark-master applies to --users spark:PATH_OR_TABLE")
     if args.format == "parquet" and (args.workers or 1) > 1:
         raise UsageError(f"--workers {args.workers} writes jsonl or csv; Parquet output is written by one process "
                          "(drop --workers)")
@@ -485,6 +504,37 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.summary:
         plan = project(plugin.rules, _open_users(args, plugin), now, 4)
         print("\n" + plan.render(), file=sys.stderr)
+    return 3 if args.strict and summary.rejected else 0
+
+
+def _run_spark(args: argparse.Namespace, plugin: Plugin, now: dt.datetime) -> int:
+    """``lapse run --users spark:...``: the run on Spark (lapse_dsl.spark), written as one process writes it."""
+    spark = importlib.import_module("lapse_dsl.spark")
+    for flag, given in (("--workers", args.workers is not None), ("--summary", args.summary),
+                        ("--table", args.table is not None), ("--column", bool(args.column))):
+        if given:
+            raise UsageError(f"{flag} does not apply to --users spark:...: Spark spreads the run over its executors"
+                             if flag == "--workers" else f"{flag} does not apply to --users spark:PATH_OR_TABLE")
+    try:
+        session = spark.session(args.spark_master)
+        users = spark.users_frame(session, args.users)
+        decided = spark.decide(users, args.rules, now, within=args.within, since=args.since, due_only=args.due_only,
+                               default_timezone=args.default_timezone, naive_timezone=args.naive_timezone)
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(_open_out(args.out)) if args.out else sys.stdout
+        errors = stack.enter_context(_open_out(args.errors)) if args.errors else sys.stderr
+        try:
+            summary = spark.run(decided, out=out, fmt=args.format, errors=errors)
+        except Exception as exc:  # a failed Spark job (an executor lost, a cluster gone): the output is incomplete
+            text = str(exc).strip()
+            print(f"lapse: error: the Spark job failed: {text.splitlines()[0] if text else type(exc).__name__}",
+                  file=sys.stderr)
+            return 4
+    if decided.why_not is not None:
+        summary.warnings.append(f"no push-down filter ran before Python: {decided.why_not}")
+    print(summary.render(), file=sys.stderr)
     return 3 if args.strict and summary.rejected else 0
 
 
@@ -957,6 +1007,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 1 if errors or (args.strict and warnings) else 0
+
+
+def _cmd_lsp(args: argparse.Namespace) -> int:
+    try:  # pygls is an optional extra: only this command imports it
+        server = importlib.import_module("lapse_dsl.lsp.server")
+    except ImportError as exc:
+        raise UsageError(f"lapse lsp needs pygls ({exc.name} is missing): pip install 'lapse-dsl[lsp]'") from None
+    server.serve(args.now)
+    return 0
 
 
 def _cmd_fmt(args: argparse.Namespace) -> int:

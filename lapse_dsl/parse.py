@@ -21,7 +21,7 @@ from . import nodes as n
 from .errors import Diagnostic, LapseSyntaxError
 from .hints import MAX_INT_DIGITS, describe, unit_problem
 
-__all__ = ["grammar_text", "parse", "source_lines"]
+__all__ = ["expected_at", "grammar_text", "parse", "source_lines"]
 
 BOM = "\ufeff"
 MAX_DURATION_DAYS = 36_525  # 100 years: longer windows are typos and overflow date arithmetic
@@ -107,6 +107,30 @@ def parse(text: str, *, source: str = "<string>") -> n.File:
     if builder.errors:
         raise LapseSyntaxError(builder.errors)
     return n.File(tuple(items), source=source, comments=tuple(comments), text=text)
+
+
+def expected_at(text: str) -> tuple[frozenset[str], tuple[tuple[str, str], ...]] | None:
+    """For an editor's completion: what the grammar accepts after ``text`` (a prefix of a file that
+    ends between tokens), each keyword or punctuation as written (``between``, ``;``) and each other
+    kind of token by its terminal name (``NAME``, ``STRING``, ``DURATION``); and the tokens read,
+    as ``(terminal, text)``. None when ``text`` is not the start of any file."""
+    with _lock:
+        parser = _parser()
+    interactive = parser.parse_interactive(text.removeprefix(BOM))
+    seen: list[tuple[str, str]] = []
+    try:
+        for tok in interactive.iter_parse():
+            seen.append((tok.type, str(tok)))
+        accepts = interactive.accepts()  # type: ignore[no-untyped-call]
+    except lark.LarkError:
+        return None
+    words = set()
+    for name in accepts:
+        if name == "$END":
+            continue
+        pattern = parser.get_terminal(name).pattern
+        words.add(pattern.value if isinstance(pattern, lark.lexer.PatternStr) else name)
+    return frozenset(words), tuple(seen)
 
 
 _NESTING = ("or_", "and_", "not_")

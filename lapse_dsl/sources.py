@@ -23,7 +23,7 @@ from typing import IO, Any, BinaryIO, TextIO
 from .userdata import as_number
 
 __all__ = [
-    "MAX_FIELD_LINES", "MAX_LINE", "PARQUET", "SQLITE", "Row", "SourceError", "counted", "open_source",
+    "MAX_FIELD_LINES", "MAX_LINE", "PARQUET", "SQLITE", "Row", "SourceError", "arrow_records", "counted", "open_source",
     "parquet_files", "problem", "redact",
 ]
 
@@ -564,15 +564,21 @@ def _parquet_rows(pa: Any, pq: Any, paths: list[Path], at: list[int], opened: li
                     raise SourceError(f"{path}: reading row {at[1] + 1} failed ({_first_line(exc)})") from None
                 if batch is None:
                     break
-                names = batch.schema.names
-                columns = [_parquet_values(pa, column) for column in batch.columns]
-                for i in range(batch.num_rows):
+                for record in arrow_records(pa, batch):
                     number += 1
-                    yield number, _parquet_record(names, [values[i] for values in columns])
+                    yield number, record
                 at[1] += batch.num_rows
         finally:
             file.close()
     at[:] = [len(paths), 0]
+
+
+def arrow_records(pa: Any, batch: Any) -> list[dict[str, Any] | str]:
+    """A pyarrow record batch as user records, the reason for a row that cannot be one: the
+    conversion of every Arrow input (Parquet files here, Spark's batches in ``lapse_dsl.spark``)."""
+    names = batch.schema.names
+    columns = [_parquet_values(pa, column) for column in batch.columns]
+    return [_parquet_record(names, [values[i] for values in columns]) for i in range(batch.num_rows)]
 
 
 class _Unreadable:

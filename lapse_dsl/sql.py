@@ -38,7 +38,10 @@ from .userdata import CLOCK_SKEW_ATTRIBUTES
 from .windows import Offset, bounds, offsets
 from .zones import get_zone, zone_names
 
-__all__ = ["DIALECTS", "candidates_sql", "next_occurrence_sql", "segment_predicate", "segment_sql"]
+__all__ = [
+    "DIALECTS", "candidates_predicate", "candidates_sql", "next_occurrence_sql", "segment_predicate", "segment_sql",
+    "static_reads",
+]
 
 DIALECTS = ("duckdb", "postgres", "spark", "trino", "bigquery", "snowflake", "sqlite")
 _TIMESTAMP = exp.DataType.build("TIMESTAMPTZ")
@@ -119,9 +122,7 @@ class _Compiler:
         if isinstance(p, n.IsSet):
             test: exp.Expr = exp.Is(this=self.target.column(str(p.path)), expression=exp.Null())
             return test if p.negated else _negate(test)
-        if self.static and (needs_moment(p) or (isinstance(p, (n.Before, n.After)) and str(p.path) in CLOCK_SKEW_ATTRIBUTES)):
-            # unknown without an instant: windows and dates move with it, and a clamped time after
-            # "now" counts as now, so even a fixed instant's answer depends on when the query runs
+        if self.static and _moves(p):
             return exp.Null()
         x = self._value(p)
         if isinstance(p, n.WINDOWS):  # lapse_dsl.windows: which instants, and whether each edge is inside
@@ -148,6 +149,12 @@ class _Compiler:
             test = x.isin(*(_literal(v.value) for v in p.values))
             return _negate(test) if p.negated else test
         return exp.EQ(this=x, expression=exp.true())  # Truthy: NULL stays NULL
+
+
+def _moves(p: n.Predicate) -> bool:
+    """Whether ``p`` is unknown without an instant: windows and dates move with it, and a clamped
+    time after "now" counts as now, so even a fixed instant's answer depends on when the query runs."""
+    return needs_moment(p) or (isinstance(p, (n.Before, n.After)) and str(p.path) in CLOCK_SKEW_ATTRIBUTES)
 
 
 def _negate(condition: exp.Expr) -> exp.Expr:
@@ -422,20 +429,46 @@ def candidates_sql(rules: RuleSet | Plan, *, dialect: str, table: str = "users",
     into the database and evaluate only these users exactly. Without ``rule``, users that can be
     in any rule's segment; ``select_all`` selects every column instead of ``user_id``."""
     plan = _plan(rules)
-    chosen = [_pick(plan, rule)] if rule is not None else list(plan.rules)
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r}; choose one of {', '.join(DIALECTS)}")
     target = _Target("u", dict(columns or {}))
     query = exp.select(exp.Star() if select_all else target.column("user_id").as_("user_id", quoted=True))
     query = query.from_(exp.to_table(table).as_("u", quoted=True))
+    return query.where(_candidates(plan, rule, target)).sql(dialect=dialect)
+
+
+def candidates_predicate(rules: RuleSet | Plan, *, dialect: str, columns: Mapping[str, str] | None = None,
+                         rule: str | None = None, alias: str = "u") -> str:
+    """The condition of :func:`candidates_sql` alone, over a table aliased ``alias`` (a Spark
+    DataFrame filter: ``lapse_dsl.spark``)."""
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown dialect {dialect!r}; choose one of {', '.join(DIALECTS)}")
+    return _candidates(_plan(rules), rule, _Target(alias, dict(columns or {}))).sql(dialect=dialect)
+
+
+def _candidates(plan: Plan, rule: str | None, target: _Target) -> exp.Expr:
+    chosen = [_pick(plan, rule)] if rule is not None else list(plan.rules)
     if not chosen:
-        return query.where(exp.false()).sql(dialect=dialect)
+        return exp.false()
     with _stack_for(plan):
         conditions = []
         for r in chosen:
             compiler = _Compiler(r, target, _Bounds(r), {}, None, static=True)
             conditions.append(exp.func("COALESCE", compiler.condition(r.segment), exp.true()))
-        return query.where(exp.or_(*conditions)).sql(dialect=dialect)
+        return exp.or_(*conditions)
+
+
+def static_reads(rule: CheckedRule) -> tuple[set[str], set[str]]:
+    """The attribute paths :func:`candidates_sql` reads for ``rule``: those whose values it
+    compares (their column types matter), and those it only tests for NULL (``is set``)."""
+    compared: set[str] = set()
+    tested: set[str] = set()
+    for p in n.predicates(rule.segment):
+        if isinstance(p, n.IsSet):
+            tested.add(str(p.path))
+        elif not _moves(p):
+            compared.add(str(p.path))
+    return compared, tested
 
 
 def segment_predicate(rules: RuleSet | Plan, *, dialect: str, at: dt.datetime, columns: Mapping[str, str] | None = None,
