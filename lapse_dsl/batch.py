@@ -31,7 +31,7 @@ from .userdata import user_id_of
 
 __all__ = [
     "DECISION_FIELDS", "PARQUET_ROWS", "Presence", "Sink", "Summary", "decide_rows", "decision_record", "history_of",
-    "parquet_rows", "parquet_schema", "run_batch", "write_rejection",
+    "parquet_rows", "parquet_schema", "run_batch", "write_rejection", "writer_for",
 ]
 
 DECISION_FIELDS = (
@@ -129,6 +129,14 @@ class Presence:
             if isinstance(value, dict):
                 self.names.update(f"{key}.{inner}" for inner in value)
         for path in [p for p, parts in self.missing.items() if _has(record, parts)]:
+            del self.missing[path]
+
+    def see_counted(self, records: int, names: set[str]) -> None:
+        """Note ``records`` records at once, counted elsewhere (by Spark), whose attributes with a
+        value in some record are ``names`` (dotted for nested ones, as :meth:`see` notes them)."""
+        self.records += records
+        self.names |= names
+        for path in [p for p in self.missing if p in names]:
             del self.missing[path]
 
     def warnings(self) -> list[str]:
@@ -325,7 +333,7 @@ def _texts(decisions: Sequence[Decision]) -> Iterator[str]:
         yield from d.warnings
 
 
-def _writer(out: IO[str], fmt: str) -> _Writer | _ParquetWriter:
+def writer_for(out: IO[str], fmt: str) -> _Writer | _ParquetWriter:
     """The writer of ``fmt``: Parquet goes to the binary stream under ``out`` (a file opened by path)."""
     if fmt != "parquet":
         return _Writer(out, fmt)
@@ -387,7 +395,7 @@ def run_batch(
     wrong with one record (reading, deciding, writing its decisions) rejects that record only."""
     summary = Summary(campaigns=[(rule.name, rule.channel) for rule in plugin.rules.rules])
     presence = Presence(plugin.rules)
-    writer = _writer(out, fmt)
+    writer = writer_for(out, fmt)
     bar = Progress(source.size, source.position, "user", enabled=progress)
     decide_rows(plugin, source, now, since=since, due_only=due_only, within=within, writer=writer, summary=summary,
                 reject=lambda line, user_id, reason: write_rejection(errors, line, user_id, reason),

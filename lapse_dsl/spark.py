@@ -32,11 +32,12 @@ from typing import IO, Any
 
 import attrs
 
-from .batch import Presence, Summary, _writer, decide_rows, parquet_rows, parquet_schema, write_rejection
+from .batch import Presence, Summary, decide_rows, parquet_rows, parquet_schema, write_rejection, writer_for
+from .errors import LapseSyntaxError
 from .evaluate import require_instant
 from .model import Decision
 from .plugin import Plugin
-from .ruleset import RuleSet, build, load, parse_sources, read_sources
+from .ruleset import RuleSet, build, parse_sources, read_sources
 from .sources import SourceError, arrow_records, parquet_files
 from .sql import candidates_predicate, static_reads
 from .warehouse import table_problem
@@ -194,8 +195,11 @@ def decide(df: Any, rules: str | Path, now: dt.datetime, *, within: dt.timedelta
     if since is not None:
         require_instant(since, "since")
     functions = importlib.import_module("pyspark.sql.functions")
-    sources = tuple(read_sources(rules))
-    ruleset = load(rules, default_timezone=default_timezone, naive_timezone=naive_timezone)
+    sources = tuple(read_sources(rules))  # read once: the executors compile exactly what was checked here
+    files, syntax = parse_sources(sources)
+    if syntax:
+        raise LapseSyntaxError(syntax)
+    ruleset = build(files, [text for _, text in sources], default_timezone, naive_timezone)
     job = _Job(sources, ruleset.version, default_timezone, naive_timezone, now, since, within, due_only)
     numbered = df.withColumn(_ROW, functions.monotonically_increasing_id())
     if history is not None:
@@ -381,7 +385,7 @@ def run(decided: Decided, *, out: IO[str], fmt: str, errors: IO[str]) -> Summary
     rules = decided.rules
     summary = Summary(campaigns=[(rule.name, rule.channel) for rule in rules.rules])
     offsets, total, presence = _census(decided.numbered, rules, f)
-    writer = _writer(out, fmt)
+    writer = writer_for(out, fmt)
     executors = Summary()
     wanted = [_ROW, _KIND, *(name for name in ("campaign", "channel", "user_id", "local_send_at", "timezone", "due",
                                                "held_out", "variant", "idempotency_key", "warnings")),
@@ -451,6 +455,7 @@ def _census(numbered: Any, rules: RuleSet, f: Any) -> tuple[dict[int, int], int,
     fields = [(name, f"{name}.{inner.name}") for name in columns
               if isinstance(kind := numbered.schema[name].dataType, struct) for inner in kind.fields]
     names = columns + [path for _, path in fields]
+    names += [p for p in presence.missing if p not in names and _field_type(numbered.schema, p) is not None]  # deeper
     part = f.shiftright(f.col(_ROW), _SHIFT).alias("_lapse_part")
     counted = [f.count(f.col(name)).alias(f"_lapse_n{i}") for i, name in enumerate(names)]
     per_part = numbered.groupBy(part).agg(f.count(f.lit(1)).alias("_lapse_rows"), *counted).collect()
@@ -460,9 +465,6 @@ def _census(numbered: Any, rules: RuleSet, f: Any) -> tuple[dict[int, int], int,
         offsets[row["_lapse_part"]] = total
         total += row["_lapse_rows"]
     seen = {name for i, name in enumerate(names) if sum(r[f"_lapse_n{i}"] for r in per_part)}
-    presence.records = total
-    presence.names = seen
-    for path in [p for p in presence.missing if p in seen]:
-        del presence.missing[path]
+    presence.see_counted(total, seen)
     return offsets, total, presence
 

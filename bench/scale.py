@@ -1,0 +1,276 @@
+"""Benchmark at scale (issue 15): the 100-campaign catalog over generated users in Parquet, decided by
+`lapse run` in one process, by `lapse run --workers 2`, and on Spark `local[2]`.
+
+    python bench/scale.py                                   # 10,000,000 users: hours on 2 cores
+    python bench/scale.py --users 1000000 --keep /tmp/scale # keep the Parquet for the next run
+    python bench/scale.py --users 1000000 --keep /tmp/scale --runs spark
+    python bench/scale.py --users 1000000 --within 1d       # a daily run instead of every decision
+
+The users come from ../shared/bench/portfolio.py (`make_users`, generated and written in chunks of
+100,000, one row group each, so memory stays flat at any size) as one Parquet file with typed
+columns; the rules are its `catalog(--campaigns)`. Each run is the real command:
+
+    python -m lapse_dsl run CATALOG --users USERS.parquet --now NOW --out plan.jsonl --workers 1
+    python -m lapse_dsl run CATALOG --users USERS.parquet --now NOW --out plan.jsonl --workers 2
+    python -m lapse_dsl run CATALOG --users spark:USERS.parquet --spark-master local[2] --now NOW --out plan.jsonl
+
+timed wall-clock, with its memory read from /proc every 0.2 s over the command and all its
+descendants (its workers; Spark's JVM and Python workers): the peak of their summed VmRSS (pages
+shared after a fork count once per process, so this is an upper bound) and the largest single
+process's VmHWM. Every run's decisions and rejected records are compared byte for byte with the
+one-process run's, by SHA-256 and length: every decision of 10,000,000 users is about 30 GB of
+JSON lines, so each output is hashed and removed rather than kept for cmp. It prints a markdown
+table and asserts nothing about speed (machines here are shared and noisy); it exits 1 when a run
+fails or an output differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import importlib.util
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DIR = Path(os.environ.get("LAPSE_PORTFOLIO_DIR") or ROOT.parent / "shared" / "bench")
+NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+CHUNK = 100_000  # users generated, converted and written at a time: one row group each
+SAMPLE = 0.2  # seconds between two readings of the process tree's memory
+RUNS = ("one", "workers2", "spark")
+SCHEMA = pa.schema([
+    ("user_id", pa.string()),
+    ("last_used", pa.timestamp("us", tz="UTC")),
+    ("platform", pa.string()),
+    ("country", pa.string()),
+    ("sessions", pa.int64()),
+    ("push_opted_in", pa.bool_()),
+    ("timezone", pa.string()),  # null for the ~1% make_users gives no zone: lapse reads null as absent
+])
+
+
+def _load_shared() -> ModuleType:
+    # Loaded by path under another name, as bench/portfolio.py does: `import portfolio` would find
+    # that script instead whenever the shared folder is missing.
+    path = SHARED_DIR / "portfolio.py"
+    spec = importlib.util.spec_from_file_location("shared_portfolio", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        sys.exit(f"no {path}: set LAPSE_PORTFOLIO_DIR to the folder holding the shared portfolio.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def progress(message: str) -> None:
+    print(f"[scale {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def generate(pf: ModuleType, count: int, path: Path) -> None:
+    """``count`` users of ``pf.make_users`` as typed Parquet, a chunk at a time; each chunk has its
+    own seed and numbers its users from 0, so ``user_id`` is rewritten from the global position."""
+    partial = path.with_name(path.name + ".partial")  # a run stopped midway leaves nothing to reuse
+    with pq.ParquetWriter(str(partial), SCHEMA) as writer:
+        for start in range(0, count, CHUNK):
+            users = pf.make_users(min(CHUNK, count - start), NOW, seed=start + 1)
+            columns: dict[str, list[object]] = {name: [] for name in SCHEMA.names}
+            for i, user in enumerate(users):
+                columns["user_id"].append(f"u{start + i:08d}")
+                columns["last_used"].append(dt.datetime.strptime(user["last_used"], "%Y-%m-%dT%H:%M:%SZ")
+                                            .replace(tzinfo=dt.UTC))
+                for name in ("platform", "country", "sessions", "push_opted_in"):
+                    columns[name].append(user[name])
+                columns["timezone"].append(user.get("timezone"))
+            writer.write_table(pa.table(columns, schema=SCHEMA))
+            if start // CHUNK % 10 == 9:
+                progress(f"  {start + len(users):,} users written")
+    partial.replace(path)
+
+
+def users_file(pf: ModuleType, count: int, folder: Path) -> tuple[Path, float | None]:
+    """The Parquet file of ``count`` users in ``folder`` and the seconds spent making it (None when
+    a complete one from an earlier run was reused)."""
+    path = folder / f"users_{count}.parquet"
+    if path.is_file() and pq.ParquetFile(str(path)).metadata.num_rows == count:
+        progress(f"reusing {path}")
+        return path, None
+    progress(f"generating {count:,} users into {path}")
+    start = time.perf_counter()
+    generate(pf, count, path)
+    return path, time.perf_counter() - start
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="utf-8", errors="replace") as fh:
+                stat = fh.read()
+        except OSError:  # gone since the listing
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])  # the command name may hold spaces and parentheses
+        tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def tree_memory_kb(root: int) -> tuple[int, int]:
+    """The summed VmRSS of ``root`` and all its descendants, and the largest VmHWM (a process's own
+    peak, kept by the kernel, so not missed between samples) among them, in kB."""
+    tree = _children()
+    total, largest, todo = 0, 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo.extend(tree.get(pid, ()))
+        try:
+            with open(f"/proc/{pid}/status", encoding="utf-8") as fh:
+                fields = dict(line.split(":", 1) for line in fh if line.startswith(("VmRSS:", "VmHWM:")))
+        except OSError:  # gone since the listing
+            continue
+        total += int(fields.get("VmRSS", "0 kB").split()[0])
+        largest = max(largest, int(fields.get("VmHWM", "0 kB").split()[0]))
+    return total, largest
+
+
+@contextmanager
+def sampled(root: int) -> Iterator[list[int]]:
+    """Samples the tree's memory while the block runs; the list holds the peak summed RSS and the
+    largest process's peak, in kB."""
+    peak = [0, 0]
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            total, largest = tree_memory_kb(root)
+            peak[:] = [max(peak[0], total), max(peak[1], largest)]
+            stop.wait(SAMPLE)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        thread.join()
+
+
+def measure(command: list[str], log: Path, cwd: Path) -> tuple[float, int, int]:
+    """Runs ``command`` and returns wall seconds, the tree's peak summed RSS and the largest single
+    process's peak RSS (both kB). Exits when the command fails."""
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
+    with log.open("w", encoding="utf-8") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err)
+        with sampled(proc.pid) as peak:
+            code = proc.wait()
+        seconds = time.perf_counter() - start
+    if code != 0:
+        sys.stderr.write(log.read_text(encoding="utf-8")[-4000:])
+        sys.exit(f"{' '.join(command)} exited with {code}")
+    return seconds, peak[0], peak[1]
+
+
+def digest(path: Path) -> tuple[str, int]:
+    """SHA-256 and length of ``path``, which is then removed."""
+    sha = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            sha.update(block)
+    length = path.stat().st_size
+    path.unlink()
+    return sha.hexdigest(), length
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=10_000_000, help="users to generate (default 10,000,000)")
+    parser.add_argument("--campaigns", type=int, default=100, help="campaigns in the catalog (default 100)")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep the generated Parquet in DIR and reuse it when it is there (default: a temporary "
+                             "folder, removed at the end)")
+    parser.add_argument("--runs", default=",".join(RUNS),
+                        help=f"comma-separated subset of {','.join(RUNS)} (default: all; outputs are compared with "
+                             "the one-process run's only when it is among them)")
+    parser.add_argument("--within", metavar="DURATION",
+                        help="pass --within DURATION to every run (default: none, every decision)")
+    args = parser.parse_args()
+    runs = [r.strip() for r in args.runs.split(",") if r.strip()]
+    if not runs or any(r not in RUNS for r in runs):
+        parser.error(f"--runs: a comma-separated subset of {','.join(RUNS)}")
+    runs = [r for r in RUNS if r in runs]  # the one-process run first: it is the reference
+    if args.users < 1 or args.campaigns < 1:
+        parser.error("--users and --campaigns must be 1 or more")
+    pf = _load_shared()
+
+    with tempfile.TemporaryDirectory(prefix="lapse-scale-") as tmp:
+        work = Path(tmp)
+        folder = args.keep or work
+        folder.mkdir(parents=True, exist_ok=True)
+        users, made = users_file(pf, args.users, folder)
+        rules = work / f"catalog_{args.campaigns}.lapse"
+        rules.write_text(pf.catalog(args.campaigns), encoding="utf-8")
+        within = ["--within", args.within] if args.within else []
+        common = [sys.executable, "-m", "lapse_dsl", "run", str(rules), "--now", NOW.isoformat(), *within]
+        commands = {
+            "one": [*common, "--users", str(users), "--workers", "1"],
+            "workers2": [*common, "--users", str(users), "--workers", "2"],
+            "spark": [*common, "--users", f"spark:{users}", "--spark-master", "local[2]"],
+        }
+        load = os.getloadavg()
+        rows = []
+        reference = None
+        decisions = None
+        for name in runs:
+            out, errors = work / f"plan_{name}.jsonl", work / f"rejected_{name}.jsonl"
+            progress(f"{name}: {' '.join(commands[name][3:])}")
+            seconds, tree_kb, largest_kb = measure([*commands[name], "--out", str(out), "--errors", str(errors)],
+                                                   work / f"stderr_{name}.txt", work)
+            if name == "one":
+                with out.open("rb") as fh:
+                    decisions = sum(1 for _ in fh)
+            outputs = (digest(out), digest(errors))
+            if name == "one":
+                reference, same = outputs, "reference"
+            else:
+                same = "not compared" if reference is None else "yes" if outputs == reference else "NO"
+            progress(f"{name}: {seconds:.1f} s, output equal: {same}")
+            rows.append((name, seconds, tree_kb / 1024, largest_kb / 1024, same))
+        size = users.stat().st_size / 1e6
+
+    print(f"{args.users:,} users ({size:,.1f} MB of Parquet, "
+          + (f"generated in {made:.1f} s" if made is not None else "reused") + f"), {args.campaigns} campaigns of "
+          f"portfolio.catalog, --now {NOW.isoformat()}" + (f", --within {args.within}" if args.within else
+                                                           ", every decision (no --within)")
+          + (f", {decisions:,} decisions" if decisions is not None else ""))
+    print(f"{os.cpu_count()} cores, load average {load[0]:.2f} at the start, Python {platform.python_version()}, "
+          f"{time.strftime('%Y-%m-%d')}")
+    print()
+    print("| run | seconds | users/s | speed-up | peak RSS, process tree (MB) | largest process (MB) "
+          "| output equals one process |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    base = rows[0][1] if rows[0][0] == "one" else None
+    labels = {"one": "lapse run --workers 1", "workers2": "lapse run --workers 2", "spark": "Spark local[2]"}
+    for name, seconds, tree_mb, largest_mb, same in rows:
+        speedup = f"{base / seconds:.2f}x" if base is not None else "-"
+        print(f"| {labels[name]} | {seconds:.1f} | {args.users / seconds:,.0f} | {speedup} | {tree_mb:,.0f} "
+              f"| {largest_mb:,.0f} | {same} |")
+    return 1 if any(row[4] == "NO" for row in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
