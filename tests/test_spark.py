@@ -23,7 +23,7 @@ import pytest
 import sql_support as s
 from test_parquet import USER_SCHEMA, example_records, lapse
 
-from lapse_dsl import spark
+from lapse_dsl import LapseCheckError, spark
 from lapse_dsl.batch import parquet_schema
 from lapse_dsl.timecalc import iso_utc
 from lapse_dsl.userdata import parse_time
@@ -282,3 +282,17 @@ def test_spark_sources_are_checked_before_any_job(session: Any, tmp_path: Path,
         assert result.code == 2 and message in result.err, args
     plan = lapse(capsys, "plan", rules, "--users", "spark:users", "--now", NOW)
     assert plan.code == 2 and "Spark runs whole campaigns with lapse run only" in plan.err
+
+
+def test_the_api_refuses_bad_rules_and_history_before_any_job(session: Any, tmp_path: Path) -> None:
+    users = session.createDataFrame([("u1", "ios")], "user_id string, platform string")
+    now = dt.datetime(2026, 11, 30, tzinfo=UTC)
+    broken = tmp_path / "broken.lapse"
+    broken.write_text("segment last_usd between 2w and 3w; send push weekly thu 17:45 local\n", encoding="utf-8")
+    with pytest.raises(LapseCheckError, match="did you mean 'last_used'"):
+        spark.decide(users, broken, now)
+    rules = ROOT / "rules" / "braze_lapsing.lapse"
+    with pytest.raises(ValueError, match="it lacks at, channel"):
+        spark.decide(users, rules, now, history=session.createDataFrame([("u1", "c")], "user_id string, campaign string"))
+    with pytest.raises(TypeError, match="now must be an aware datetime"):
+        spark.decide(users, rules, dt.datetime(2026, 11, 30))
