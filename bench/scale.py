@@ -1,29 +1,32 @@
 """Benchmark at scale (issue 15): the 100-campaign catalog over generated users in Parquet, decided by
 `lapse run` in one process, by `lapse run --workers 2`, and on Spark `local[2]`.
 
-    python bench/scale.py                                   # 10,000,000 users: hours on 2 cores
-    python bench/scale.py --users 1000000 --keep /tmp/scale # keep the Parquet for the next run
-    python bench/scale.py --users 1000000 --keep /tmp/scale --runs spark
-    python bench/scale.py --users 1000000 --within 1d       # a daily run instead of every decision
+    python bench/scale.py --spark-conf spark.sql.files.maxPartitionBytes=400k   # 10,000,000 users
+    python bench/scale.py --users 1000000 --within 1d --keep /tmp/scale         # a daily run; keep the file
+    python bench/scale.py --users 1000000 --within 1d --keep /tmp/scale --runs spark
 
-The users come from ../shared/bench/portfolio.py (`make_users`, generated and written in chunks of
-100,000, one row group each, so memory stays flat at any size) as one Parquet file with typed
-columns; the rules are its `catalog(--campaigns)`. Each run is the real command:
+The users come from ../shared/bench/portfolio.py (`make_users`, generated and written 100,000 at a
+time, so memory stays flat at any size) as one Parquet file with typed columns; the rules are its
+`catalog(--campaigns)`. Each run is the real command:
 
     python -m lapse_dsl run CATALOG --users USERS.parquet --now NOW --out plan.jsonl --workers 1
     python -m lapse_dsl run CATALOG --users USERS.parquet --now NOW --out plan.jsonl --workers 2
     python -m lapse_dsl run CATALOG --users spark:USERS.parquet --spark-master local[2] --now NOW --out plan.jsonl
 
-timed wall-clock, with its memory read from /proc every 0.2 s over the command and all its
-descendants (its workers; Spark's JVM and Python workers): the peak of their summed VmRSS (pages
-shared after a fork count once per process, so this is an upper bound) and the largest single
-process's VmHWM. Every run's decisions and rejected records are compared byte for byte with the
-one-process run's, by SHA-256 and length: every decision of 10,000,000 users is about 30 GB of
-JSON lines, so each output is hashed and removed rather than kept for cmp. It prints a markdown
-table and asserts nothing about speed (machines here are shared and noisy); it exits 1 when a run
-fails or an output differs.
-"""
+timed wall-clock, with what it used read from /proc every 0.2 s over the command and all its
+descendants (its workers; Spark's JVM and Python workers): their CPU seconds (on a shared machine,
+steadier than wall seconds), the peak of their summed VmRSS (pages shared after a fork count once
+per process, so this is an upper bound) and the largest single process's VmHWM. Every run's
+decisions and rejected records are compared byte for byte with the one-process run's, by SHA-256
+and length: every decision of 10,000,000 users is about 30 GB of JSON lines, so each output is
+hashed and removed rather than kept for cmp. It prints a markdown table and asserts nothing about
+speed (machines here are shared and noisy); it exits 1 when a run fails or an output differs.
 
+Without --within (every decision, about 9 per user), the Spark run needs
+`--spark-conf spark.sql.files.maxPartitionBytes=400k`: the driver's JVM holds a whole partition of
+decisions (two, prefetching) while it streams them to Python, and with Spark's default split
+(64 MB here, 128 MB at most) that is millions of decisions, past the default 1 GB heap.
+"""
 from __future__ import annotations
 
 import argparse
@@ -48,7 +51,10 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = Path(os.environ.get("LAPSE_PORTFOLIO_DIR") or ROOT.parent / "shared" / "bench")
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
-CHUNK = 100_000  # users generated, converted and written at a time: one row group each
+CHUNK = 100_000  # users generated, converted and written at a time
+# Rows per Parquet row group (about 0.4 MB): Spark splits a file at row group boundaries only, so
+# small groups let spark.sql.files.maxPartitionBytes bound the users per partition.
+ROW_GROUP = 20_000
 SAMPLE = 0.2  # seconds between two readings of the process tree's memory
 RUNS = ("one", "workers2", "spark")
 SCHEMA = pa.schema([
@@ -94,7 +100,7 @@ def generate(pf: ModuleType, count: int, path: Path) -> None:
                 for name in ("platform", "country", "sessions", "push_opted_in"):
                     columns[name].append(user[name])
                 columns["timezone"].append(user.get("timezone"))
-            writer.write_table(pa.table(columns, schema=SCHEMA))
+            writer.write_table(pa.table(columns, schema=SCHEMA), row_group_size=ROW_GROUP)
             if start // CHUNK % 10 == 9:
                 progress(f"  {start + len(users):,} users written")
     partial.replace(path)
@@ -113,8 +119,12 @@ def users_file(pf: ModuleType, count: int, folder: Path) -> tuple[Path, float | 
     return path, time.perf_counter() - start
 
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[int, int]]:
+    """Every process: its parent and the CPU it has used so far (user + system, clock ticks)."""
+    found = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -123,66 +133,81 @@ def _children() -> dict[int, list[int]]:
                 stat = fh.read()
         except OSError:  # gone since the listing
             continue
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])  # the command name may hold spaces and parentheses
-        tree.setdefault(ppid, []).append(int(entry.name))
-    return tree
+        fields = stat[stat.rindex(")") + 2:].split()  # the command name may hold spaces and parentheses
+        found[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    return found
 
 
-def tree_memory_kb(root: int) -> tuple[int, int]:
-    """The summed VmRSS of ``root`` and all its descendants, and the largest VmHWM (a process's own
-    peak, kept by the kernel, so not missed between samples) among them, in kB."""
-    tree = _children()
-    total, largest, todo = 0, 0, [root]
-    while todo:
-        pid = todo.pop()
-        todo.extend(tree.get(pid, ()))
-        try:
-            with open(f"/proc/{pid}/status", encoding="utf-8") as fh:
-                fields = dict(line.split(":", 1) for line in fh if line.startswith(("VmRSS:", "VmHWM:")))
-        except OSError:  # gone since the listing
-            continue
-        total += int(fields.get("VmRSS", "0 kB").split()[0])
-        largest = max(largest, int(fields.get("VmHWM", "0 kB").split()[0]))
-    return total, largest
+class Tree:
+    """What a command and all its descendants use, sampled from /proc: the peak of their summed
+    VmRSS, the largest VmHWM (a process's own peak, kept by the kernel, so not missed between
+    samples) and their CPU seconds (the last reading of each process: one that ends between two
+    samples loses at most a sample's worth)."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.rss_kb = 0
+        self.largest_kb = 0
+        self.cpu: dict[int, int] = {}
+
+    def sample(self) -> None:
+        processes = _processes()
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _) in processes.items():
+            children.setdefault(ppid, []).append(pid)
+        total, todo = 0, [self.root]
+        while todo:
+            pid = todo.pop()
+            todo.extend(children.get(pid, ()))
+            try:
+                with open(f"/proc/{pid}/status", encoding="utf-8") as fh:
+                    fields = dict(line.split(":", 1) for line in fh if line.startswith(("VmRSS:", "VmHWM:")))
+            except OSError:  # gone since the listing
+                continue
+            self.cpu[pid] = processes[pid][1]
+            total += int(fields.get("VmRSS", "0 kB").split()[0])
+            self.largest_kb = max(self.largest_kb, int(fields.get("VmHWM", "0 kB").split()[0]))
+        self.rss_kb = max(self.rss_kb, total)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu.values()) / TICKS
 
 
 @contextmanager
-def sampled(root: int) -> Iterator[list[int]]:
-    """Samples the tree's memory while the block runs; the list holds the peak summed RSS and the
-    largest process's peak, in kB."""
-    peak = [0, 0]
+def sampled(root: int) -> Iterator[Tree]:
+    """Samples the tree under ``root`` every :data:`SAMPLE` seconds while the block runs."""
+    tree = Tree(root)
     stop = threading.Event()
 
     def loop() -> None:
         while not stop.is_set():
-            total, largest = tree_memory_kb(root)
-            peak[:] = [max(peak[0], total), max(peak[1], largest)]
+            tree.sample()
             stop.wait(SAMPLE)
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
     try:
-        yield peak
+        yield tree
     finally:
         stop.set()
         thread.join()
 
 
-def measure(command: list[str], log: Path, cwd: Path) -> tuple[float, int, int]:
-    """Runs ``command`` and returns wall seconds, the tree's peak summed RSS and the largest single
-    process's peak RSS (both kB). Exits when the command fails."""
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
+def measure(command: list[str], log: Path, cwd: Path, env: dict[str, str]) -> tuple[float, Tree]:
+    """Runs ``command`` and returns its wall seconds and what its process tree used. Exits when the
+    command fails."""
     with log.open("w", encoding="utf-8") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=err)
-        with sampled(proc.pid) as peak:
+        with sampled(proc.pid) as tree:
             code = proc.wait()
         seconds = time.perf_counter() - start
     if code != 0:
         sys.stderr.write(log.read_text(encoding="utf-8")[-4000:])
         sys.exit(f"{' '.join(command)} exited with {code}")
-    return seconds, peak[0], peak[1]
+    return seconds, tree
 
 
 def digest(path: Path) -> tuple[str, int]:
@@ -208,6 +233,9 @@ def main() -> int:
                              "the one-process run's only when it is among them)")
     parser.add_argument("--within", metavar="DURATION",
                         help="pass --within DURATION to every run (default: none, every decision)")
+    parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="a Spark setting for the Spark run, given to its JVM through PYSPARK_SUBMIT_ARGS "
+                             "(repeatable; e.g. spark.driver.memory=4g, spark.sql.files.maxPartitionBytes=1m)")
     args = parser.parse_args()
     runs = [r.strip() for r in args.runs.split(",") if r.strip()]
     if not runs or any(r not in RUNS for r in runs):
@@ -215,6 +243,12 @@ def main() -> int:
     runs = [r for r in RUNS if r in runs]  # the one-process run first: it is the reference
     if args.users < 1 or args.campaigns < 1:
         parser.error("--users and --campaigns must be 1 or more")
+    if any("=" not in conf for conf in args.spark_conf):
+        parser.error("--spark-conf: KEY=VALUE")
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
+    spark_env = dict(env)
+    if args.spark_conf:  # read by pyspark when it launches the JVM, so spark.driver.memory applies too
+        spark_env["PYSPARK_SUBMIT_ARGS"] = " ".join(f"--conf {conf}" for conf in args.spark_conf) + " pyspark-shell"
     pf = _load_shared()
 
     with tempfile.TemporaryDirectory(prefix="lapse-scale-") as tmp:
@@ -238,8 +272,9 @@ def main() -> int:
         for name in runs:
             out, errors = work / f"plan_{name}.jsonl", work / f"rejected_{name}.jsonl"
             progress(f"{name}: {' '.join(commands[name][3:])}")
-            seconds, tree_kb, largest_kb = measure([*commands[name], "--out", str(out), "--errors", str(errors)],
-                                                   work / f"stderr_{name}.txt", work)
+            seconds, tree = measure([*commands[name], "--out", str(out), "--errors", str(errors)],
+                                                   work / f"stderr_{name}.txt", work,
+                                                   spark_env if name == "spark" else env)
             if name == "one":
                 with out.open("rb") as fh:
                     decisions = sum(1 for _ in fh)
@@ -249,7 +284,7 @@ def main() -> int:
             else:
                 same = "not compared" if reference is None else "yes" if outputs == reference else "NO"
             progress(f"{name}: {seconds:.1f} s, output equal: {same}")
-            rows.append((name, seconds, tree_kb / 1024, largest_kb / 1024, same))
+            rows.append((name, seconds, tree.cpu_seconds, tree.rss_kb / 1024, tree.largest_kb / 1024, same))
         size = users.stat().st_size / 1e6
 
     print(f"{args.users:,} users ({size:,.1f} MB of Parquet, "
@@ -257,19 +292,21 @@ def main() -> int:
           f"portfolio.catalog, --now {NOW.isoformat()}" + (f", --within {args.within}" if args.within else
                                                            ", every decision (no --within)")
           + (f", {decisions:,} decisions" if decisions is not None else ""))
+    if args.spark_conf and "spark" in runs:
+        print(f"Spark settings: {', '.join(args.spark_conf)}")
     print(f"{os.cpu_count()} cores, load average {load[0]:.2f} at the start, Python {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d')}")
     print()
-    print("| run | seconds | users/s | speed-up | peak RSS, process tree (MB) | largest process (MB) "
-          "| output equals one process |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| run | seconds | users/s | speed-up | CPU seconds | peak RSS, process tree (MB) "
+          "| largest process (MB) | output equals one process |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     base = rows[0][1] if rows[0][0] == "one" else None
     labels = {"one": "lapse run --workers 1", "workers2": "lapse run --workers 2", "spark": "Spark local[2]"}
-    for name, seconds, tree_mb, largest_mb, same in rows:
+    for name, seconds, cpu, tree_mb, largest_mb, same in rows:
         speedup = f"{base / seconds:.2f}x" if base is not None else "-"
-        print(f"| {labels[name]} | {seconds:.1f} | {args.users / seconds:,.0f} | {speedup} | {tree_mb:,.0f} "
-              f"| {largest_mb:,.0f} | {same} |")
-    return 1 if any(row[4] == "NO" for row in rows) else 0
+        print(f"| {labels[name]} | {seconds:.1f} | {args.users / seconds:,.0f} | {speedup} | {cpu:.1f} "
+              f"| {tree_mb:,.0f} | {largest_mb:,.0f} | {same} |")
+    return 1 if any(row[-1] == "NO" for row in rows) else 0
 
 
 if __name__ == "__main__":

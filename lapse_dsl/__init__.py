@@ -17,6 +17,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a checkout witho
 
 from .errors import (
     Diagnostic,
+    Fix,
     LapseCheckError,
     LapseError,
     LapseSyntaxError,
@@ -35,6 +36,7 @@ __all__ = [
     "Decision",
     "Diagnostic",
     "Explanation",
+    "Fix",
     "LapseCheckError",
     "LapseError",
     "LapseSyntaxError",

@@ -18,8 +18,8 @@ import attrs
 from croniter import CroniterError, croniter
 
 from . import nodes as n
-from .errors import Diagnostic
-from .format import format_condition
+from .errors import Diagnostic, Fix
+from .format import format_condition, quote
 from .hints import twelve_hour
 from .model import CheckedRule, CheckResult, Variant
 from .parse import MAX_DURATION_DAYS, source_lines
@@ -33,11 +33,11 @@ from .schema import (
     QUIET_MODES,
     STATUSES,
     TYPES,
-    did_you_mean,
+    did_you_mean_word,
 )
 from .segments import Resolved, Resolver
 from .templates import Template, TemplateError, source_index, unknown_variable
-from .zones import zone_problem
+from .zones import zone_advice
 
 __all__ = ["CheckResult", "CheckedRule", "Variant", "check"]  # (the first three are the model's, re-exported)
 
@@ -99,19 +99,23 @@ class _Checker:
         self.segments = Resolver(())  # the rule set's named segments, once check() resolved them
 
     # reporting
-    def _report(self, span: n.Span, severity: str, message: str) -> None:
+    def _report(self, span: n.Span, severity: str, message: str, fix: Fix | None) -> None:
         source = self.file.source
         lines = self._lines.get(source)
         if lines is None:
             lines = self._lines[source] = source_lines(self.file.text)
         text = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
-        self.diagnostics.append(Diagnostic(source, span.line, span.column, severity, message, text))
+        self.diagnostics.append(Diagnostic(source, span.line, span.column, severity, message, text, fix))
 
-    def error(self, span: n.Span, message: str) -> None:
-        self._report(span, "error", message)
+    def error(self, span: n.Span, message: str, fix: Fix | None = None) -> None:
+        self._report(span, "error", message, fix)
 
-    def warning(self, span: n.Span, message: str) -> None:
-        self._report(span, "warning", message)
+    def warning(self, span: n.Span, message: str, fix: Fix | None = None) -> None:
+        self._report(span, "warning", message, fix)
+
+    def zone_error(self, span: n.Span, problem: str, suggestion: str | None) -> None:
+        """A bad time zone name at ``span`` (the quoted string), fixed to the zone it suggests."""
+        self.error(span, problem, _replacing(span, quote(suggestion) if suggestion is not None else None))
 
     def warn(self, found: Iterable[tuple[n.Span, str]]) -> None:
         """Report each ``(span, message)`` an analysis in :mod:`lapse_dsl.reach` found."""
@@ -164,10 +168,9 @@ class _Checker:
                     continue
                 name, kind = str(item.path), item.type.value
                 if kind not in TYPES:
-                    self.error(
-                        item.type.span,
-                        f"unknown type '{kind}'{did_you_mean(kind, TYPES)} (types: {', '.join(TYPES)})",
-                    )
+                    hint, word = did_you_mean_word(kind, TYPES)
+                    self.error(item.type.span, f"unknown type '{kind}'{hint} (types: {', '.join(TYPES)})",
+                               _replacing(item.type.span, word))
                     schema.setdefault(name, _UNTYPED)
                     continue
                 if name in BUILTIN_ATTRIBUTES:
@@ -200,9 +203,9 @@ class _Checker:
                 seen = True
                 if not self.plain(item.name.span, item.name.value, "a time zone name"):
                     continue
-                problem = zone_problem(item.name.value)
-                if problem:
-                    self.error(item.name.span, problem)
+                advice = zone_advice(item.name.value)
+                if advice is not None:
+                    self.zone_error(item.name.span, *advice)
                 else:
                     default_tz = item.name.value
         return default_tz
@@ -283,11 +286,9 @@ class _Checker:
                 )
         status = _first(by_type, n.Status)
         if status is not None and status.value.value not in STATUSES:
-            self.error(
-                status.value.span,
-                f"unknown status '{status.value.value}'{did_you_mean(status.value.value, STATUSES)} "
-                "(active, paused or draft)",
-            )
+            hint, word = did_you_mean_word(status.value.value, STATUSES)
+            self.error(status.value.span, f"unknown status '{status.value.value}'{hint} (active, paused or draft)",
+                       _replacing(status.value.span, word))
         grace = _first(by_type, n.Grace)
         uses = _uses(send, variants)  # each schedule users get, with the variants that use it
         if segment is not None and uses and schedule_ok:
@@ -385,8 +386,9 @@ class _Checker:
         for duration in (cond.low, cond.high) if isinstance(cond, n.Between) else (cond.duration,):
             if duration.unit == "m" and 1 <= duration.amount <= 24:
                 minutes = "1 minute" if duration.amount == 1 else f"{duration.amount} minutes"
+                months = f"{duration.amount}mo"
                 self.warning(duration.span, f"'{format_condition(cond)}': {duration} is {minutes}; "
-                             f"for months write {duration.amount}mo")
+                             f"for months write {months}", _replacing(duration.span, months))
 
     def attribute(self, path: n.Path, schema: dict[str, str], implied: str) -> str | None:
         """The attribute's type; None (with an error) when it is unknown. ``implied`` is the type
@@ -396,10 +398,11 @@ class _Checker:
         if kind == _UNTYPED:
             return None  # its declaration already has an error; one message is enough
         if kind is None:
-            hint = did_you_mean(name, [k for k, v in schema.items() if v != _UNTYPED])
+            hint, word = did_you_mean_word(name, [k for k, v in schema.items() if v != _UNTYPED])
             self.error(
                 path.span,
                 f"unknown attribute '{name}'{hint}" + ("" if hint else f"; declare it with 'attribute {name}: {implied}'"),
+                _replacing(path.span, word),
             )
         return kind
 
@@ -425,10 +428,9 @@ class _Checker:
         start = len(self.diagnostics)
         channel = send.channel.value
         if channel not in CHANNELS:
-            self.error(
-                send.channel.span,
-                f"unknown channel '{channel}'{did_you_mean(channel, CHANNELS)} (channels: {', '.join(CHANNELS)})",
-            )
+            hint, word = did_you_mean_word(channel, CHANNELS)
+            self.error(send.channel.span, f"unknown channel '{channel}'{hint} (channels: {', '.join(CHANNELS)})",
+                       _replacing(send.channel.span, word))
         sched = send.schedule
         if isinstance(sched, n.Cron):
             if self.plain(sched.span, sched.expression, "a cron expression"):
@@ -446,9 +448,9 @@ class _Checker:
         if isinstance(sched, n.Monthly) and not 1 <= sched.day <= 31:
             self.error(sched.span, f"day of month {sched.day} is not between 1 and 31")
         if sched.zone.kind == "named" and self.plain(sched.zone.span, sched.zone.name or "", "a time zone name"):
-            problem = zone_problem(sched.zone.name or "")
-            if problem:
-                self.error(sched.zone.span, problem)
+            advice = zone_advice(sched.zone.name or "")
+            if advice is not None:
+                self.zone_error(sched.zone.span, *advice)
         return len(self.diagnostics) == start
 
     def time_of_day(self, at: n.TimeOfDay) -> None:
@@ -485,14 +487,16 @@ class _Checker:
                     own.channel.span,
                     f"variant '{name}' sends by {own.channel.value}, but {whose} sends by {reference.channel.value}: "
                     f"variants test when, not how; write 'send {reference.channel.value} ...'",
+                    _replacing(own.channel.span, reference.channel.value),
                 )
                 ok = False
             if own.schedule.zone != reference.schedule.zone:
+                zone = _zone_text(reference.schedule.zone)
                 self.error(
                     own.schedule.zone.span,
                     f"variant '{name}' delivers in {_zone_text(own.schedule.zone)}, but {whose} delivers in "
-                    f"{_zone_text(reference.schedule.zone)}: variants test when, not where; end its schedule in "
-                    f"{_zone_text(reference.schedule.zone)}",
+                    f"{zone}: variants test when, not where; end its schedule in {zone}",
+                    _replacing(own.schedule.zone.span, zone),
                 )
                 ok = False
         return ok
@@ -505,8 +509,9 @@ class _Checker:
         seen: set[str] = set()
         for day in days:
             if day.value not in DAYS:
-                hint = did_you_mean(day.value, DAYS, DAY_ALIASES)
-                self.error(day.span, f"unknown day '{day.value}'{hint} (days: mon tue wed thu fri sat sun)")
+                hint, word = did_you_mean_word(day.value, DAYS, DAY_ALIASES)
+                self.error(day.span, f"unknown day '{day.value}'{hint} (days: mon tue wed thu fri sat sun)",
+                           _replacing(day.span, word))
             elif day.value in seen:
                 self.error(day.span, f"day '{day.value}' is listed twice")
             seen.add(day.value)
@@ -566,8 +571,9 @@ class _Checker:
         for field in fields:
             name = field.name.value
             if name not in MESSAGE_FIELDS:
-                hint = did_you_mean(name, MESSAGE_FIELDS)
-                self.error(field.name.span, f"unknown message field '{name}'{hint} (fields: {', '.join(MESSAGE_FIELDS)})")
+                hint, word = did_you_mean_word(name, MESSAGE_FIELDS)
+                self.error(field.name.span, f"unknown message field '{name}'{hint} (fields: {', '.join(MESSAGE_FIELDS)})",
+                           _replacing(field.name.span, word))
                 continue
             if name in seen:
                 self.error(field.name.span, f"message field '{name}' is given twice")
@@ -576,12 +582,15 @@ class _Checker:
             span = field.template.span
             literal = self.file.text[span.start:span.end]
 
-            def at(index: int, span: n.Span = span, literal: str = literal) -> n.Span:
+            def within(index: int, literal: str = literal) -> int:
+                """Where the template's character ``index`` is in the literal's source text."""
+                return source_index(literal, index) if literal.startswith('"') else 1 + index
+
+            def at(index: int, span: n.Span = span) -> n.Span:
                 """The template's character ``index`` in the rule file (a string is on one line)."""
                 if span.line != span.end_line:
                     return span
-                offset = source_index(literal, index) if literal.startswith('"') else 1 + index
-                return attrs.evolve(span, column=span.column + offset)
+                return attrs.evolve(span, column=span.column + within(index))
 
             try:
                 template = Template(field.template.value)
@@ -591,9 +600,15 @@ class _Checker:
             out.append((name, template))
             # a misspelt name would render empty for every user: `| default:` hides it, it does not excuse it
             for variable in template.variables():
-                problem = unknown_variable(variable.path, self.schema)
-                if problem is not None:
-                    self.error(at(variable.offset), problem)
+                unknown = unknown_variable(variable.path, self.schema)
+                if unknown is None:
+                    continue
+                problem, word = unknown
+                written = ".".join(variable.path)
+                start = within(variable.offset)
+                # a fix only where the name is written as is (not through an escape) on the string's line
+                same = span.line == span.end_line and literal[start:start + len(written)] == written
+                self.error(at(variable.offset), problem, Fix(word, len(written)) if word is not None and same else None)
         return tuple(out)
 
     def cap(self, cap: n.Cap) -> None:
@@ -603,8 +618,9 @@ class _Checker:
             self.error(cap.per.span, "a cap period must be longer than zero")
         if cap.scope is not None and cap.scope.value != "all" and cap.scope.value not in CHANNELS:
             choices = (*CHANNELS, "all")
-            hint = did_you_mean(cap.scope.value, choices)
-            self.error(cap.scope.span, f"unknown cap scope '{cap.scope.value}'{hint} (a channel or 'all')")
+            hint, word = did_you_mean_word(cap.scope.value, choices)
+            self.error(cap.scope.span, f"unknown cap scope '{cap.scope.value}'{hint} (a channel or 'all')",
+                       _replacing(cap.scope.span, word))
 
     def quiet(self, quiet: n.QuietHours) -> None:
         self.clock(quiet.start)
@@ -613,10 +629,11 @@ class _Checker:
             self.error(quiet.span, "quiet hours start and end at the same time")
         twelve = twelve_hour(self.file.text, quiet.end.span.start) if quiet.mode is not None else None
         if twelve is not None:  # `to 7am`: the grammar read `am` as the mode
-            self.error(quiet.end.span, twelve)
+            self.error(quiet.end.span, *twelve)
         elif quiet.mode is not None and quiet.mode.value not in QUIET_MODES:
-            hint = did_you_mean(quiet.mode.value, QUIET_MODES)
-            self.error(quiet.mode.span, f"unknown quiet hours mode '{quiet.mode.value}'{hint} (defer or drop)")
+            hint, word = did_you_mean_word(quiet.mode.value, QUIET_MODES)
+            self.error(quiet.mode.span, f"unknown quiet hours mode '{quiet.mode.value}'{hint} (defer or drop)",
+                       _replacing(quiet.mode.span, word))
 
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc: C0, DEL and C1
@@ -639,6 +656,15 @@ def _column_in_string(text: str, span: n.Span, pattern: re.Pattern[str]) -> int:
             return span.column + i
         i += 2 if raw[i] == "\\" else 1
     return span.column
+
+
+def _replacing(span: n.Span, replacement: str | None) -> Fix | None:
+    """The fix that writes ``replacement`` over the text of ``span`` (a diagnostic at ``span``);
+    None without a replacement, or for a node with no text (made up, not parsed)."""
+    if replacement is None or span.end <= span.start:
+        return None
+    return Fix(replacement, span.end - span.start)
+
 
 _RANDOM_CRON = re.compile(r"^[rR](\(\d+-\d+\))?(/\d+)?$")
 

@@ -14,6 +14,7 @@ import attrs
 
 __all__ = [
     "Diagnostic",
+    "Fix",
     "LapseCheckError",
     "LapseError",
     "LapseSyntaxError",
@@ -25,8 +26,22 @@ __all__ = [
 
 
 @attrs.frozen
+class Fix:
+    """The edit a diagnostic suggests: replace ``length`` characters of the source, from the
+    diagnostic's line and column on, with ``replacement``. Set where the hint is composed, from
+    the same suggestion as the message, so that an editor never reads it back out of the text."""
+
+    replacement: str
+    length: int = attrs.field(validator=attrs.validators.ge(0))
+
+    def to_json(self) -> dict[str, object]:
+        return {"replacement": self.replacement, "length": self.length}
+
+
+@attrs.frozen
 class Diagnostic:
-    """One finding about a rule file: an error or a warning at a position."""
+    """One finding about a rule file: an error or a warning at a position, with the fix it
+    suggests when it names one unambiguous replacement."""
 
     source: str
     line: int
@@ -34,6 +49,7 @@ class Diagnostic:
     severity: str  # "error" or "warning"
     message: str
     source_line: str = attrs.field(default="", eq=False, repr=False)
+    fix: Fix | None = attrs.field(default=None, eq=False, repr=False)
 
     def __str__(self) -> str:
         head = f"{self.source}:{self.line}:{self.column}: {self.severity}: {self.message}"
@@ -49,6 +65,7 @@ class Diagnostic:
             "column": self.column,
             "severity": self.severity,
             "message": self.message,
+            **({"fix": self.fix.to_json()} if self.fix is not None else {}),
         }
 
 

@@ -2,21 +2,25 @@
 mistakes people make most (an unquoted value, a 12-hour time, curly quotes, a month unit, ``&&``...).
 
 :func:`describe` words an error for :mod:`lapse_dsl.parse`; :func:`unit_problem` words a bad duration
-unit for its transformer; :func:`twelve_hour` is also used by the checker (``quiet hours ... to 7am``)."""
+unit for its transformer; :func:`twelve_hour` is also used by the checker (``quiet hours ... to 7am``).
+Where a message names the text to write, its :class:`~lapse_dsl.errors.Fix` comes with it."""
 
 from __future__ import annotations
 
 import re
 from typing import get_args
 
+import attrs
 import lark
 from lark import Token
 from lark.lexer import PatternStr
 
 from . import nodes as n
-from .schema import CHANNELS, DAY_ALIASES, DAYS, MESSAGE_FIELDS, did_you_mean
+from .errors import Fix
+from .format import quote
+from .schema import CHANNELS, DAY_ALIASES, DAYS, MESSAGE_FIELDS, did_you_mean_word
 
-__all__ = ["MAX_INT_DIGITS", "describe", "twelve_hour", "unit_problem"]
+__all__ = ["MAX_INT_DIGITS", "Hint", "describe", "twelve_hour", "unit_problem"]
 
 MAX_INT_DIGITS = 9  # counts, days and intervals beyond this are typos (and int() of huge text raises)
 _UNITS = get_args(n.Unit)  # m, h, d, w, mo
@@ -51,6 +55,17 @@ _NAME_AFTER = {
 }
 
 
+@attrs.frozen
+class Hint:
+    """A parse error in the language's words: its 1-based position, the message, and the fix
+    the message names (the text from the position on that it replaces), if it names one."""
+
+    line: int
+    column: int
+    message: str
+    fix: Fix | None = None
+
+
 def _describe_found(tok: Token | None, text: str) -> str:
     if tok is None or tok.type == "$END":
         return "the end of the file"
@@ -68,8 +83,8 @@ def describe(
     seen: list[Token],
     text: str,
     parser: lark.Lark,
-) -> tuple[int, int, str]:
-    """The line, column and message for a parse error. ``accepts`` is what the parser would take
+) -> Hint:
+    """The position, message and fix for a parse error. ``accepts`` is what the parser would take
     at the error (Lark's own list when empty), ``seen`` the tokens read before it."""
     if isinstance(exc, lark.UnexpectedToken):
         found: Token | None = exc.token
@@ -97,7 +112,7 @@ def describe(
     block = _open_block(seen)
     if at_end and block is not None and "RBRACE" in expected:
         message = f"the campaign block opened at line {block} is not closed: expected '}}', found the end of the file"
-        return line, column, message
+        return Hint(line, column, message)
 
     prev_word = prev.value if prev is not None and prev.type != "_NL" else None
     wanted = _expected_words(expected, prev_word, parser)
@@ -121,7 +136,7 @@ def describe(
     paren = _open_paren(seen)
     if paren is not None and "RPAR" in expected:
         message += f" (the '(' at {paren.line}:{paren.column} is not closed)"
-    return line, column, message
+    return Hint(line, column, message)
 
 
 def _open_block(seen: list[Token]) -> int | None:
@@ -215,7 +230,7 @@ def _hint(
     exc: lark.UnexpectedInput,
     expected: set[str],
     seen: list[Token],
-) -> tuple[int, int, str] | None:
+) -> Hint | None:
     """Friendly messages for the mistakes people make most, in the language's own words."""
     at = _error_offset(exc, found)
     rest = text[at:] if at is not None else ""
@@ -223,15 +238,16 @@ def _hint(
     if prev is not None and prev.type == "CAMPAIGN":
         # an unquoted name: a word where the quoted string should be
         if found is not None and found.type == "NAME" and found.line:
-            return found.line, found.column or 1, 'a campaign name is a quoted string: campaign "Lapsed users" { ... }'
+            return Hint(found.line, found.column or 1, 'a campaign name is a quoted string: campaign "Lapsed users" { ... }')
         if isinstance(exc, lark.UnexpectedCharacters) and re.match(r"[A-Za-z_]", text[exc.pos_in_stream:]):
-            return exc.line, exc.column, 'a campaign name is a quoted string: campaign "Lapsed users" { ... }'
+            return Hint(exc.line, exc.column, 'a campaign name is a quoted string: campaign "Lapsed users" { ... }')
     if prev is not None and prev.type == "DURATION" and prev.value.isdigit():
         spaced = re.match(r"([A-Za-z]+)\b", rest)  # `1 month`, `14 days`: the unit as a word apart
         written = _written_duration(prev.value, spaced.group(1)) if spaced else None
-        if written is not None:
-            return prev.line or 1, prev.column or 1, f"write the number and its unit together: {written}"
-        return (
+        if spaced is not None and written is not None and at is not None:
+            return Hint(prev.line or 1, prev.column or 1, f"write the number and its unit together: {written}",
+                        _between(prev, at + spaced.end(), written))
+        return Hint(
             prev.line or 1,
             prev.column or 1,
             f"'{prev.value}' needs a unit: write {prev.value}m, {prev.value}h, "
@@ -239,30 +255,49 @@ def _hint(
         )
     # (a second `=` lexes as the `=` of a named segment's definition)
     if prev is not None and prev.type == "COMPARE" and found is not None and found.type in ("COMPARE", "EQUAL"):
-        return prev.line or 1, prev.column or 1, f"use '{prev.value}' alone, not '{prev.value}{found.value}'"
+        return Hint(prev.line or 1, prev.column or 1, f"use '{prev.value}' alone, not '{prev.value}{found.value}'",
+                    _between(prev, found.end_pos, prev.value))
     curly = _CURLY.match(rest)
     if curly:
         inner = curly.group(1)
-        fix = f'"{inner}"' if inner is not None else '"text"'
-        return here[0], here[1], f"use straight quotes: write {fix}"
+        straight = quote(inner) if inner is not None else None  # (None: no closing quote on the line)
+        shown = straight if straight is not None else '"text"'
+        return Hint(*here, f"use straight quotes: write {shown}",
+                    Fix(straight, curly.end()) if straight is not None else None)
     for hint in (_send_hint, _clock_hint, _time_compare_hint, _unquoted_hint, _day_hint):
         found_hint = hint(prev, text, rest, here, expected, seen)
         if found_hint is not None:
             return found_hint
     if isinstance(exc, lark.UnexpectedCharacters):
-        if rest.startswith("&&"):
-            return exc.line, exc.column, "use 'and' instead of '&&'"
-        if rest.startswith("||"):
-            return exc.line, exc.column, "use 'or' instead of '||'"
+        for wrong, right in (("&&", "and"), ("||", "or")):
+            if rest.startswith(wrong):
+                return Hint(exc.line, exc.column, f"use '{right}' instead of '{wrong}'",
+                            Fix(_spaced(text, len(text) - len(rest), len(wrong), right), len(wrong)))
         if rest.startswith('"'):  # the string terminal did not match: no closing quote on this line
-            return exc.line, exc.column, 'unterminated string: add the closing " before the end of the line'
+            return Hint(exc.line, exc.column, 'unterminated string: add the closing " before the end of the line')
         if rest.startswith("'"):
-            return exc.line, exc.column, 'strings use double quotes: "text"'
+            return Hint(exc.line, exc.column, 'strings use double quotes: "text"')
         word = re.match(r"[A-Za-z_][A-Za-z0-9_]*", rest)
         if word and word.group() != word.group().lower():
             low = word.group().lower()
-            return exc.line, exc.column, f"keywords and names are lower case: write '{low}'"
+            return Hint(exc.line, exc.column, f"keywords and names are lower case: write '{low}'", Fix(low, word.end()))
     return None
+
+
+def _between(first: Token, end: int | None, replacement: str) -> Fix | None:
+    """The fix that writes ``replacement`` over the text from ``first`` (where the hint is) to
+    the offset ``end``."""
+    if first.start_pos is None or end is None or end <= first.start_pos:
+        return None
+    return Fix(replacement, end - first.start_pos)
+
+
+def _spaced(text: str, at: int, length: int, word: str) -> str:
+    """``word`` to write over ``text[at:at + length]``, with a space on each side where the text
+    there has none (``a&&b`` becomes ``a and b``, not ``aandb``)."""
+    before = " " if at > 0 and not text[at - 1].isspace() else ""
+    after = " " if at + length < len(text) and not text[at + length].isspace() else ""
+    return f"{before}{word}{after}"
 
 
 def _error_offset(exc: lark.UnexpectedInput, found: Token | None) -> int | None:
@@ -281,29 +316,29 @@ _Here = tuple[int, int]
 
 def _send_hint(
     prev: Token | None, text: str, rest: str, here: _Here, expected: set[str], seen: list[Token]
-) -> tuple[int, int, str] | None:
+) -> Hint | None:
     """`send weekly ...` (no channel) and `monthly 17:45` (no day)."""
     if prev is None:
         return None
     before = _token_before(prev, seen)
     if prev.type == "NAME" and prev.value in _SCHEDULES and before is not None and before.type == "SEND":
-        return (prev.line or 1, prev.column or 1,
-                f"'send' needs a channel before the schedule: write 'send push {prev.value} ...' "
-                f"(channels: {', '.join(CHANNELS)})")
+        return Hint(prev.line or 1, prev.column or 1,
+                    f"'send' needs a channel before the schedule: write 'send push {prev.value} ...' "
+                    f"(channels: {', '.join(CHANNELS)})")
     if prev.type == "INT" and before is not None and before.type == "MONTHLY" and rest.startswith(":"):
         clock = prev.value + rest[: 1 + len(rest[1:]) - len(rest[1:].lstrip("0123456789"))]
-        return (prev.line or 1, prev.column or 1,
-                f"'monthly' needs a day of the month before the time: write 'monthly 1 {clock}' for the 1st")
+        return Hint(prev.line or 1, prev.column or 1,
+                    f"'monthly' needs a day of the month before the time: write 'monthly 1 {clock}' for the 1st")
     if prev.type == "MONTHLY" and expected == {"INT"}:
-        return here[0], here[1], "'monthly' needs a day of the month (1 to 31) before the time, as in 'monthly 1 17:45'"
+        return Hint(*here, "'monthly' needs a day of the month (1 to 31) before the time, as in 'monthly 1 17:45'")
     return None
 
 
 _AM_PM = re.compile(r"([0-9]{1,2})(?::([0-9]{2}))?\s*([aApP])\.?[mM]\.?(?![A-Za-z0-9])")
 
 
-def twelve_hour(text: str, pos: int = 0) -> str | None:
-    """The message for a 12-hour time such as ``5:45pm`` at ``text[pos:]``, or None."""
+def twelve_hour(text: str, pos: int = 0) -> tuple[str, Fix] | None:
+    """The message for a 12-hour time such as ``5:45pm`` at ``text[pos:]``, and its fix there; or None."""
     m = _AM_PM.match(text, pos)
     if m is None:
         return None
@@ -311,30 +346,31 @@ def twelve_hour(text: str, pos: int = 0) -> str | None:
     if not 1 <= hour <= 12 or minute > 59:
         return None
     hour = hour % 12 + (12 if m.group(3) in "pP" else 0)
-    return f"write times on a 24-hour clock: {hour:02d}:{minute:02d}, not '{m.group()}'"
+    clock = f"{hour:02d}:{minute:02d}"
+    return f"write times on a 24-hour clock: {clock}, not '{m.group()}'", Fix(clock, len(m.group()))
 
 
 def _clock_hint(
     prev: Token | None, text: str, rest: str, here: _Here, expected: set[str], seen: list[Token]
-) -> tuple[int, int, str] | None:
+) -> Hint | None:
     """`5:45pm`, `5:45 PM`, `9am`: times are written on a 24-hour clock."""
     clock = prev
     if prev is not None and prev.type == "NAME":  # `to 7a.m.`: the `a` was read as a quiet-hours mode
         clock = _token_before(prev, seen)
     if clock is not None and clock.type == "CLOCK":
-        message = twelve_hour(text, clock.start_pos or 0)
+        twelve = twelve_hour(text, clock.start_pos or 0)
         where: _Here = (clock.line or 1, clock.column or 1)
     elif "CLOCK" in expected:
-        message = twelve_hour(rest)
+        twelve = twelve_hour(rest)
         where = here
     else:
         return None
-    return None if message is None else (where[0], where[1], message)
+    return None if twelve is None else Hint(*where, *twelve)
 
 
 def _time_compare_hint(
     prev: Token | None, text: str, rest: str, here: _Here, expected: set[str], seen: list[Token]
-) -> tuple[int, int, str] | None:
+) -> Hint | None:
     """`last_used > 14d`: a comparison with a duration means a window."""
     compare = _token_before(prev, seen) if prev is not None and prev.type == "NUMBER" else None
     if prev is None or compare is None or compare.type != "COMPARE":
@@ -347,14 +383,16 @@ def _time_compare_hint(
         return None
     path = _path_before(compare, seen)
     op = compare.value
-    if op in (">", ">="):
-        message = f"'{op}' compares numbers; to compare a time with a duration, write '{path} more than {duration} ago'"
-    elif op in ("<", "<="):
-        message = f"'{op}' compares numbers; to compare a time with a duration, write '{path} less than {duration} ago'"
-    else:
-        message = (f"'{op}' does not compare a time with a duration: write '{path} more than {duration} ago' "
-                   f"or '{path} less than {duration} ago'")
-    return compare.line or 1, compare.column or 1, message
+    window = {">": "more", ">=": "more", "<": "less", "<=": "less"}.get(op)
+    if window is not None:
+        test = f"{window} than {duration} ago"
+        message = f"'{op}' compares numbers; to compare a time with a duration, write '{path} {test}'"
+        # (from the operator to the end of the unit: the path stays as written)
+        return Hint(compare.line or 1, compare.column or 1, message,
+                    _between(compare, len(text) - len(rest) + unit.end(), test))
+    message = (f"'{op}' does not compare a time with a duration: write '{path} more than {duration} ago' "
+               f"or '{path} less than {duration} ago'")
+    return Hint(compare.line or 1, compare.column or 1, message)
 
 
 # What an unquoted word in a string's place is, by the keyword before it.
@@ -363,13 +401,13 @@ _STRING_AFTER = {"TIMEZONE": "a time zone name", "SALT": "a salt", "VARIANT": "a
 
 def _unquoted_hint(
     prev: Token | None, text: str, rest: str, here: _Here, expected: set[str], seen: list[Token]
-) -> tuple[int, int, str] | None:
+) -> Hint | None:
     """A bare word where a quoted string belongs: `country in [US]`, `17:45 Europe/Paris`, `title We miss you`."""
     if prev is not None and prev.type == "CRON" and rest[:1] not in ('"', ""):
         body = _clause_rest(rest)
         body = re.sub(r'(^|\s+)(local|utc|"[^"]*")$', "", body)
         if body:
-            return here[0], here[1], f'a cron expression is a quoted string: write cron "{body}"'
+            return Hint(*here, f'a cron expression is a quoted string: write cron "{body}"', _quoting(body))
     if "STRING" not in expected or not re.match(r"[A-Za-z_]", rest):
         return None
     word = re.match(r"[^\s,\];)#]+", rest)
@@ -377,18 +415,26 @@ def _unquoted_hint(
     if word.group().lower() in _KEYWORD_VALUES and word.group().lower().upper() in expected:
         return None  # `UTC`, `True`: the lower-case keyword, which the next hint suggests
     if {"LOCAL", "UTC"} <= expected:
-        return here[0], here[1], f'a time zone name is a quoted string: write "{word.group()}"'
+        return Hint(*here, f'a time zone name is a quoted string: write "{word.group()}"', _quoting(word.group()))
     if "NUMBER" in expected:
-        return here[0], here[1], f'a string value is quoted: write "{word.group()}"'
+        return Hint(*here, f'a string value is quoted: write "{word.group()}"', _quoting(word.group()))
     if expected == {"STRING"} and prev is not None and prev.type == "NAME":  # a message field's text
         body = _clause_rest(rest)
         nxt = re.search(r"\s(?:" + "|".join(MESSAGE_FIELDS) + r")\s", body)
         body = body[: nxt.start()] if nxt else body
-        return here[0], here[1], f'message text is a quoted string: write {prev.value} "{body}"'
+        if body.count("}") > body.count("{"):  # `... title We miss you }`: the campaign block's brace
+            body = body[: body.rindex("}")].rstrip()
+        return Hint(*here, f'message text is a quoted string: write {prev.value} "{body}"', _quoting(body))
     what = _STRING_AFTER.get(prev.type) if prev is not None else None
     if what is not None:
-        return here[0], here[1], f'{what} is a quoted string: write "{word.group()}"'
+        return Hint(*here, f'{what} is a quoted string: write "{word.group()}"', _quoting(word.group()))
     return None
+
+
+def _quoting(body: str) -> Fix | None:
+    """The fix that puts ``body`` (the text at the hint, as written) in double quotes; None when
+    it holds a quote or a backslash, whose meaning inside a string is not what was written."""
+    return None if '"' in body or "\\" in body else Fix(f'"{body}"', len(body))
 
 
 _KEYWORD_VALUES = ("utc", "local", "true", "false")
@@ -401,7 +447,7 @@ def _clause_rest(rest: str) -> str:
 
 def _day_hint(
     prev: Token | None, text: str, rest: str, here: _Here, expected: set[str], seen: list[Token]
-) -> tuple[int, int, str] | None:
+) -> Hint | None:
     """`weekly Thursday`: the day as the language writes it, at once."""
     if prev is None or prev.type not in ("WEEKLY", "WEEKS", "COMMA") or expected != {"NAME"}:
         return None
@@ -414,9 +460,10 @@ def _day_hint(
         if word.group() == low:
             return None
         # not a day at all: the checker's message at once, not "write it in lower case" first
-        hint = did_you_mean(low, DAYS, DAY_ALIASES)
-        return here[0], here[1], f"unknown day '{word.group()}'{hint} (days: {' '.join(DAYS)})"
-    return here[0], here[1], f"unknown day '{word.group()}': write '{day}' (days: {' '.join(DAYS)})"
+        hint, meant = did_you_mean_word(low, DAYS, DAY_ALIASES)
+        return Hint(*here, f"unknown day '{word.group()}'{hint} (days: {' '.join(DAYS)})",
+                    Fix(meant, word.end()) if meant is not None else None)
+    return Hint(*here, f"unknown day '{word.group()}': write '{day}' (days: {' '.join(DAYS)})", Fix(day, word.end()))
 
 
 def _token_before(tok: Token, seen: list[Token]) -> Token | None:
@@ -461,19 +508,25 @@ def _written_duration(digits: str, unit: str) -> str | None:
     return None
 
 
-def unit_problem(text: str, amount: int, unit: str) -> str:
-    """What is wrong with a duration whose unit is not m, h, d, w or mo, and what to write instead."""
+def unit_problem(text: str, amount: int, unit: str) -> tuple[str, str | None]:
+    """What is wrong with a duration whose unit is not m, h, d, w or mo, and the duration to
+    write over it (None when the message gives only an example)."""
     low = unit.lower()
     if not unit:
-        return f"'{text}' needs a unit: write m, h, d, w or mo, as in {amount}d"
+        return f"'{text}' needs a unit: write m, h, d, w or mo, as in {amount}d", None
     if low in _MONTH_WORDS or unit == "M":
-        return f"months are written mo: write {amount}mo (calendar months: the same day, clamped to the month's end)"
+        months = f"{amount}mo"
+        return f"months are written mo: write {months} (calendar months: the same day, clamped to the month's end)", months
     if low in _YEAR_WORDS:
-        return f"there is no year unit: write {amount * 12}mo"
+        months = f"{amount * 12}mo"
+        return f"there is no year unit: write {months}", months
     if low in _SECOND_WORDS:
-        return "there is no seconds unit: the shortest unit is m (minutes), as in 1m"
+        return "there is no seconds unit: the shortest unit is m (minutes), as in 1m", None
     if low in _UNITS:
-        return f"duration units are lower case: write {amount}{low}"
-    suggestion = f"{amount}{_UNIT_WORDS[low]}" if low in _UNIT_WORDS else f"{amount}d"
-    return f"unknown duration unit '{unit}': write m, h, d, w or mo, as in {suggestion}"
+        lower = f"{amount}{low}"
+        return f"duration units are lower case: write {lower}", lower
+    if low in _UNIT_WORDS:  # `2weeks`: the unit people mean, written as the language writes it
+        written = f"{amount}{_UNIT_WORDS[low]}"
+        return f"unknown duration unit '{unit}': write m, h, d, w or mo, as in {written}", written
+    return f"unknown duration unit '{unit}': write m, h, d, w or mo, as in {amount}d", None
 

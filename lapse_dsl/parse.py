@@ -18,7 +18,7 @@ import lark
 from lark import Token, Transformer, v_args
 
 from . import nodes as n
-from .errors import Diagnostic, LapseSyntaxError
+from .errors import Diagnostic, Fix, LapseSyntaxError
 from .hints import MAX_INT_DIGITS, describe, unit_problem
 
 __all__ = ["expected_at", "grammar_text", "parse", "source_lines"]
@@ -94,8 +94,8 @@ def parse(text: str, *, source: str = "<string>") -> n.File:
             accepts = set(interactive.accepts())  # type: ignore[no-untyped-call]
         except lark.LarkError:  # pragma: no cover - defensive: fall back to Lark's own list
             accepts = set()
-        line, column, message = describe(exc, accepts, seen, text, parser)
-        raise LapseSyntaxError([_diagnostic(source, lines, line, column, message)]) from None
+        hint = describe(exc, accepts, seen, text, parser)
+        raise LapseSyntaxError([_diagnostic(source, lines, hint.line, hint.column, hint.message, hint.fix)]) from None
     deep = _too_deep(tree)
     if deep is not None:
         message = (f"this condition nests more than {n.MAX_DEPTH} levels deep (each 'not', and each 'and'/'or' "
@@ -185,9 +185,10 @@ def _line_of(line_starts: list[int], pos: int) -> int:
 # Errors ---------------------------------------------------------------------------------------
 
 
-def _diagnostic(source: str, lines: list[str], line: int, column: int, message: str) -> Diagnostic:
+def _diagnostic(source: str, lines: list[str], line: int, column: int, message: str,
+                fix: Fix | None = None) -> Diagnostic:
     source_line = lines[line - 1] if 0 < line <= len(lines) else ""
-    return Diagnostic(source, line, column, "error", message, source_line)
+    return Diagnostic(source, line, column, "error", message, source_line, fix)
 
 
 # Tree -> AST ----------------------------------------------------------------------------------
@@ -236,8 +237,8 @@ class _Builder(Transformer[Token, Any]):
         self.lines = lines
         self.errors: list[Diagnostic] = []
 
-    def _error(self, tok: Token, message: str) -> None:
-        self.errors.append(_diagnostic(self.source, self.lines, tok.line or 1, tok.column or 1, message))
+    def _error(self, tok: Token, message: str, fix: Fix | None = None) -> None:
+        self.errors.append(_diagnostic(self.source, self.lines, tok.line or 1, tok.column or 1, message, fix))
 
     # literals
     def _string(self, tok: Token) -> n.StringLit:
@@ -259,7 +260,8 @@ class _Builder(Transformer[Token, Any]):
             return n.Duration(0, "d", span=_tok_span(tok))
         amount = int(digits)
         if unit not in _UNIT_MINUTES:
-            self._error(tok, unit_problem(tok.value, amount, unit))
+            message, written = unit_problem(tok.value, amount, unit)
+            self._error(tok, message, Fix(written, len(tok.value)) if written is not None else None)
             unit = "d"
         # compared in minutes, not as a timedelta, which overflows long before 9 digits of weeks
         if amount * _UNIT_MINUTES[unit] > MAX_DURATION_DAYS * 1440:

@@ -43,5 +43,14 @@ def suggest(word: str, choices: Iterable[str], aliases: dict[str, str] | None = 
 
 
 def did_you_mean(word: str, choices: Iterable[str], aliases: dict[str, str] | None = None) -> str:
+    """``"; did you mean 'WORD'?"`` for the closest valid word, or nothing."""
+    return did_you_mean_word(word, choices, aliases)[0]
+
+
+def did_you_mean_word(
+    word: str, choices: Iterable[str], aliases: dict[str, str] | None = None
+) -> tuple[str, str | None]:
+    """:func:`did_you_mean`'s text and the word it names (None when it names none): a message
+    and its :class:`~lapse_dsl.errors.Fix` from one suggestion."""
     hint = suggest(word, choices, aliases)
-    return f"; did you mean '{hint}'?" if hint else ""
+    return (f"; did you mean '{hint}'?" if hint else ""), hint

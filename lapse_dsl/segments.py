@@ -28,7 +28,7 @@ from typing import Protocol
 import attrs
 
 from . import nodes as n
-from .errors import Diagnostic
+from .errors import Diagnostic, Fix
 from .format import quote
 from .model import CheckedRule
 from .schema import suggest
@@ -80,7 +80,7 @@ class Checks(Protocol):
     schema: dict[str, str]
     diagnostics: list[Diagnostic]
 
-    def error(self, span: n.Span, message: str) -> None: ...
+    def error(self, span: n.Span, message: str, fix: Fix | None = None) -> None: ...
 
     def plain(self, span: n.Span, value: str, what: str) -> bool: ...
 
@@ -157,10 +157,10 @@ class Resolver:
 
     # collecting and checking
 
-    def _error(self, file: n.File, span: n.Span, message: str) -> None:
+    def _error(self, file: n.File, span: n.Span, message: str, fix: Fix | None = None) -> None:
         if self._checker is not None:
             self._checker.file = file
-            self._checker.error(span, message)
+            self._checker.error(span, message, fix)
 
     def _collect(self, item: n.SegmentDef, file: n.File) -> None:
         name = item.name.value
@@ -195,11 +195,13 @@ class Resolver:
                 continue
             ok = False
             close = suggest(name, self._defs)
+            fix = None
             if close is not None:
                 hint = f"; did you mean {quote(close)}?"
+                fix = Fix(quote(close), ref.span.end - ref.span.start)  # (the span is the quoted name's)
             else:
                 hint = f"; define it at the top level of a file with 'segment {quote(name)} = CONDITION'"
-            self._error(file, ref.span, f"unknown segment {quote(name)}{hint}")
+            self._error(file, ref.span, f"unknown segment {quote(name)}{hint}", fix)
         return ok
 
     def _order(self) -> list[_Def]:

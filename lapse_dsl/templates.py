@@ -37,7 +37,7 @@ from liquid.builtin.tags.tablerow_tag import TablerowTag
 from liquid.exceptions import FilterArgumentError, LiquidError, LoopIterationLimitError
 from liquid.utils import ReadOnlyChainMap
 
-from .schema import did_you_mean
+from .schema import did_you_mean_word
 
 __all__ = [
     "MAX_RENDERED_BYTES", "MAX_VALUE_SIZE", "PROVIDED_VARIABLES", "Template", "TemplateError", "Variable",
@@ -352,10 +352,11 @@ def source_index(literal: str, index: int) -> int:
     return at
 
 
-def unknown_variable(path: tuple[str, ...], attributes: Collection[str]) -> str | None:
-    """Why a template may not read the variable ``path``, or None when it may: a name of
-    :data:`PROVIDED_VARIABLES`, or a path that is a declared attribute, lies inside one
-    (``first_name.size``) or holds one (``profile`` when ``profile.first_name`` is declared)."""
+def unknown_variable(path: tuple[str, ...], attributes: Collection[str]) -> tuple[str, str | None] | None:
+    """Why a template may not read the variable ``path`` and the name it suggests instead (None
+    when it suggests none), or None when it may: a name of :data:`PROVIDED_VARIABLES`, or a path
+    that is a declared attribute, lies inside one (``first_name.size``) or holds one (``profile``
+    when ``profile.first_name`` is declared)."""
     if not path or path[0] in PROVIDED_VARIABLES:
         return None
     for attribute in attributes:
@@ -364,11 +365,11 @@ def unknown_variable(path: tuple[str, ...], attributes: Collection[str]) -> str 
         if parts[:common] == path[:common]:
             return None
     name = ".".join(path)
-    hint = did_you_mean(name, [*attributes, *PROVIDED_VARIABLES])
+    hint, word = did_you_mean_word(name, [*attributes, *PROVIDED_VARIABLES])
     if hint:
-        return f"unknown template variable '{name}'{hint}"
+        return f"unknown template variable '{name}'{hint}", word
     provided = ", ".join(PROVIDED_VARIABLES)
-    return f"unknown template variable '{name}': declare it ('attribute {name}: TYPE') or use one of {provided}"
+    return f"unknown template variable '{name}': declare it ('attribute {name}: TYPE') or use one of {provided}", None
 
 
 def _static_path(segments: object) -> tuple[str, ...]:

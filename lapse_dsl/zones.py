@@ -10,7 +10,7 @@ import importlib.resources
 import re
 from zoneinfo import ZoneInfo
 
-__all__ = ["UTC", "get_zone", "zone_names", "zone_problem"]
+__all__ = ["UTC", "get_zone", "zone_advice", "zone_names", "zone_problem"]
 
 UTC = dt.UTC
 _cache: dict[str, ZoneInfo] = {}
@@ -42,20 +42,27 @@ def get_zone(name: object) -> ZoneInfo | None:
 
 def zone_problem(name: str) -> str | None:
     """None for a valid zone name, else a sentence saying what is wrong and what to write."""
+    advice = zone_advice(name)
+    return advice[0] if advice is not None else None
+
+
+def zone_advice(name: str) -> tuple[str, str | None] | None:
+    """None for a valid zone name, else :func:`zone_problem`'s sentence and the zone name it
+    suggests (None when it suggests none, or only an example)."""
     if name in zone_names():
         return None
     if _RAW_OFFSET.match(name.strip()):
         return (
             f'"{name}" is a fixed UTC offset, not a time zone: offsets change with daylight saving. '
             'Use an IANA name such as "Asia/Kolkata"'
-        )
+        ), None
     suggestion = suggest_zone(name)
     message = f'unknown time zone "{name}"'
     if suggestion:
         message += f'; did you mean "{suggestion}"?'
     else:
         message += ' (use an IANA name such as "Europe/Paris")'
-    return message
+    return message, suggestion
 
 
 def suggest_zone(name: str) -> str | None:

@@ -152,7 +152,8 @@ def test_check_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert run.code == 1
     data = json.loads(run.out)
     assert isinstance(data, list)
-    assert all(set(d) == {"source", "line", "column", "severity", "message"} for d in data)
+    assert all(set(d) - {"fix"} == {"source", "line", "column", "severity", "message"} for d in data)
+    assert data[0]["fix"] == {"replacement": "last_used", "length": len("last_usd")}
     assert [(d["source"], d["line"], d["column"], d["severity"]) for d in data] == [
         (str(bad), 1, 9, "error"),
         (str(bad), 2, 1, "warning"),

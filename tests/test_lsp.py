@@ -350,6 +350,19 @@ FIXABLE = [  # (a rule with a mistake, the text the quick fix must leave)
     ('campaign "C" { segment last_used between 2w and 3w; send push weekly thu 17:45 local; message titel "x" }',
      'message title "x"'),
     ('attribute tier: strin\nsegment tier = "a"; send push weekly thu 17:45 local', "tier: string"),
+    ('segment "Lapsed" = last_used more than 2w ago\nsegment "Lapsd"; send push weekly thu 17:45 local',
+     'segment "Lapsed"; send'),
+    ("segment last_used between 2w and 3w; send push weekly thu 17:45 local; quiet hours 22:00 to 7am",
+     "to 07:00"),
+    ("segment push_opted_in||email_subscribed; send push weekly thu 17:45 local", "push_opted_in or email_subscribed"),
+    ("segment last_used more than 2weeks ago; send push weekly thu 17:45 local", "more than 2w ago"),
+    ("segment last_used > 14d; send push weekly thu 17:45 local", "last_used more than 14d ago"),
+    ("segment last_used between 2w and 3w; send push cron 0 9 * * 1 local", 'cron "0 9 * * 1" local'),
+    ('campaign "C" { segment last_used between 2w and 3w; send push weekly thu 17:45 local; message title Hi }',
+     'title "Hi" }'),
+    ('campaign "x" {\n  segment last_used more than 3d ago\n  send push weekly thu 17:45 local\n'
+     '  variant "a" 50% send email weekly thu 12:00 local\n  variant "b" 50% message title "t"\n}',
+     'variant "a" 50% send push weekly'),
 ]
 
 

@@ -1,5 +1,5 @@
 """Diagnostics for every file of a rule folder: ``lapse check``'s, each at its position, over the
-word it points at."""
+word it points at (or the text its fix replaces)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ __all__ = ["Finding", "findings", "token_end"]
 @attrs.frozen
 class Finding:
     """One diagnostic as the editor shows it: ``message`` and ``severity`` exactly as ``lapse
-    check`` prints them; ``range`` from its line and column to the end of the word there."""
+    check`` prints them; ``range`` from its line and column to the end of the word there, or of
+    the text its fix replaces (all of ``5:45 PM``, ``1 month``)."""
 
     range: Range
     severity: str  # "error" or "warning"
@@ -33,7 +34,8 @@ def findings(snapshot: Snapshot) -> dict[str, list[Finding]]:
         if doc is None:  # (a file the folder no longer holds)
             continue
         start = doc.at_column(d.line, d.column)
-        out[d.source].append(Finding(doc.range(start, token_end(doc.body, start)), d.severity, d.message, d))
+        end = start + d.fix.length if d.fix is not None and d.fix.length else token_end(doc.body, start)
+        out[d.source].append(Finding(doc.range(start, end), d.severity, d.message, d))
     return out
 
 
