@@ -33,6 +33,7 @@ import argparse
 import datetime as dt
 import hashlib
 import importlib.util
+import json
 import os
 import platform
 import subprocess
@@ -194,9 +195,8 @@ def sampled(root: int) -> Iterator[Tree]:
         thread.join()
 
 
-def measure(command: list[str], log: Path, cwd: Path, env: dict[str, str]) -> tuple[float, Tree]:
-    """Runs ``command`` and returns its wall seconds and what its process tree used. Exits when the
-    command fails."""
+def measure(command: list[str], log: Path, cwd: Path, env: dict[str, str]) -> tuple[int, float, Tree]:
+    """Runs ``command`` and returns its exit code, its wall seconds and what its process tree used."""
     with log.open("w", encoding="utf-8") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -206,8 +206,8 @@ def measure(command: list[str], log: Path, cwd: Path, env: dict[str, str]) -> tu
         seconds = time.perf_counter() - start
     if code != 0:
         sys.stderr.write(log.read_text(encoding="utf-8")[-4000:])
-        sys.exit(f"{' '.join(command)} exited with {code}")
-    return seconds, tree
+        progress(f"{' '.join(command)} exited with {code}")
+    return code, seconds, tree
 
 
 def digest(path: Path) -> tuple[str, int]:
@@ -226,11 +226,11 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=10_000_000, help="users to generate (default 10,000,000)")
     parser.add_argument("--campaigns", type=int, default=100, help="campaigns in the catalog (default 100)")
     parser.add_argument("--keep", type=Path, metavar="DIR",
-                        help="keep the generated Parquet in DIR and reuse it when it is there (default: a temporary "
-                             "folder, removed at the end)")
+                        help="keep the generated Parquet and the one-process output's SHA-256 in DIR and reuse them "
+                             "when they are there (default: a temporary folder, removed at the end)")
     parser.add_argument("--runs", default=",".join(RUNS),
-                        help=f"comma-separated subset of {','.join(RUNS)} (default: all; outputs are compared with "
-                             "the one-process run's only when it is among them)")
+                        help=f"comma-separated subset of {','.join(RUNS)} (default: all; without one, outputs are "
+                             "compared with the one-process output's SHA-256 kept by an earlier run with --keep)")
     parser.add_argument("--within", metavar="DURATION",
                         help="pass --within DURATION to every run (default: none, every decision)")
     parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
@@ -265,24 +265,35 @@ def main() -> int:
             "workers2": [*common, "--users", str(users), "--workers", "2"],
             "spark": [*common, "--users", f"spark:{users}", "--spark-master", "local[2]"],
         }
+        # the one-process output of these users, rules and flags, for a later --runs without one
+        kept = folder / f"reference_{args.users}_{args.campaigns}_{args.within or 'all'}.json"
+        reference, decisions = None, None
+        if "one" not in runs and kept.is_file():
+            saved = json.loads(kept.read_text(encoding="utf-8"))
+            reference, decisions = saved["outputs"], saved["decisions"]
         load = os.getloadavg()
         rows = []
-        reference = None
-        decisions = None
         for name in runs:
             out, errors = work / f"plan_{name}.jsonl", work / f"rejected_{name}.jsonl"
             progress(f"{name}: {' '.join(commands[name][3:])}")
-            seconds, tree = measure([*commands[name], "--out", str(out), "--errors", str(errors)],
-                                                   work / f"stderr_{name}.txt", work,
-                                                   spark_env if name == "spark" else env)
+            code, seconds, tree = measure([*commands[name], "--out", str(out), "--errors", str(errors)],
+                                          work / f"stderr_{name}.txt", work, spark_env if name == "spark" else env)
+            if code != 0:
+                rows.append((name, seconds, tree.cpu_seconds, tree.rss_kb / 1024, tree.largest_kb / 1024,
+                             f"FAILED (exit {code})"))
+                continue
             if name == "one":
                 with out.open("rb") as fh:
                     decisions = sum(1 for _ in fh)
-            outputs = (digest(out), digest(errors))
+            outputs = [list(digest(out)), list(digest(errors))]
             if name == "one":
                 reference, same = outputs, "reference"
+                if args.keep:
+                    kept.write_text(json.dumps({"outputs": outputs, "decisions": decisions}), encoding="utf-8")
             else:
-                same = "not compared" if reference is None else "yes" if outputs == reference else "NO"
+                same = ("not compared" if reference is None else "yes" if outputs == reference else "NO")
+                if reference is not None and "one" not in runs:
+                    same += f" (against {kept.name})"
             progress(f"{name}: {seconds:.1f} s, output equal: {same}")
             rows.append((name, seconds, tree.cpu_seconds, tree.rss_kb / 1024, tree.largest_kb / 1024, same))
         size = users.stat().st_size / 1e6
@@ -300,13 +311,15 @@ def main() -> int:
     print("| run | seconds | users/s | speed-up | CPU seconds | peak RSS, process tree (MB) "
           "| largest process (MB) | output equals one process |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
-    base = rows[0][1] if rows[0][0] == "one" else None
+    base = rows[0][1] if rows[0][0] == "one" and rows[0][-1] == "reference" else None
     labels = {"one": "lapse run --workers 1", "workers2": "lapse run --workers 2", "spark": "Spark local[2]"}
     for name, seconds, cpu, tree_mb, largest_mb, same in rows:
-        speedup = f"{base / seconds:.2f}x" if base is not None else "-"
-        print(f"| {labels[name]} | {seconds:.1f} | {args.users / seconds:,.0f} | {speedup} | {cpu:.1f} "
+        done = not same.startswith("FAILED")  # a failed run's seconds are until it stopped
+        rate = f"{args.users / seconds:,.0f}" if done else "-"
+        speedup = f"{base / seconds:.2f}x" if base is not None and done else "-"
+        print(f"| {labels[name]} | {seconds:.1f} | {rate} | {speedup} | {cpu:.1f} "
               f"| {tree_mb:,.0f} | {largest_mb:,.0f} | {same} |")
-    return 1 if any(row[-1] == "NO" for row in rows) else 0
+    return 1 if any(row[-1].startswith(("NO", "FAILED")) for row in rows) else 0
 
 
 if __name__ == "__main__":

@@ -169,17 +169,17 @@ class Decided:
     as in ``--out plan.parquet``; ``rejected`` has ``line`` (the row's 1-based place in the users
     DataFrame's partition order, as ``lapse run`` numbers a file's rows), ``user_id`` and
     ``error``. Both are lazy views of one ``mapInArrow`` stage: persist ``rows`` first when you
-    write both. ``pushdown`` is the Spark SQL filter that ran before Python, or None; ``why_not``
-    says why none ran."""
+    write both. Their rows come in no particular order; ``rows`` carries ``_lapse_row`` and
+    ``_lapse_seq``, by which :func:`run` sorts them into input order. ``pushdown`` is the Spark
+    SQL filter that ran before Python, or None; ``why_not`` says why none ran."""
 
     decisions: Any
     rejected: Any
-    rows: Any  # every output row: decisions, rejections, counts, in input order
+    rows: Any  # every output row: decisions, rejections, counts, each with its input row's number
     numbered: Any  # the users with their row numbers, before the filter
     pushdown: str | None
     why_not: str | None
     rules: RuleSet
-    ordered: bool  # rows come in input order (no join moved them)
 
 
 def decide(df: Any, rules: str | Path, now: dt.datetime, *, within: dt.timedelta | None = None,
@@ -208,6 +208,11 @@ def decide(df: Any, rules: str | Path, now: dt.datetime, *, within: dt.timedelta
     candidates = numbered
     if keep is not None:
         candidates = numbered.select("*", *extra).alias("u").where(functions.expr(keep)).select(*numbered.columns)
+    # Python is the slow part: spread it over every core, however few files the input has (one
+    # Parquet file is one task). The rows carry their numbers, so their order can be restored.
+    cores = 2 * df.sparkSession.sparkContext.defaultParallelism
+    if candidates.rdd.getNumPartitions() < cores:
+        candidates = candidates.repartition(cores)
     pa = importlib.import_module("pyarrow")
     spark_schema = importlib.import_module("pyspark.sql.pandas.types").from_arrow_schema(_output_schema(pa))
     with warnings.catch_warnings():  # pyspark's check of pandas, which mapInArrow does not use
@@ -216,7 +221,7 @@ def decide(df: Any, rules: str | Path, now: dt.datetime, *, within: dt.timedelta
     kind = functions.col(_KIND)
     decisions = rows.where(kind == DECISION).select(*(f.name for f in parquet_schema(pa)))
     rejected = _numbered_lines(rows.where(kind == REJECTED), numbered, functions)
-    return Decided(decisions, rejected, rows, numbered, keep, why_not, ruleset, ordered=history is None)
+    return Decided(decisions, rejected, rows, numbered, keep, why_not, ruleset)
 
 
 def _with_history(users: Any, history: Any, f: Any) -> Any:
@@ -411,7 +416,9 @@ def run(decided: Decided, *, out: IO[str], fmt: str, errors: IO[str]) -> Summary
             write_rejection(errors, line, decisions[0].user_id, unwritable)
         user.clear()
 
-    rows = decided.rows if decided.ordered else decided.rows.orderBy(_ROW, _SEQ)
+    # sorted into input order by a range shuffle, whose many small partitions reach the driver one
+    # at a time: one task's whole output never has to fit in the driver's memory
+    rows = decided.rows.orderBy(_ROW, _SEQ)
     for row in rows.select(*wanted).toLocalIterator(prefetchPartitions=True):
         kind = row[_KIND]
         if kind == DECISION:
