@@ -25,6 +25,7 @@ import importlib
 import json
 import os
 import sys
+import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -416,10 +417,7 @@ def run(decided: Decided, *, out: IO[str], fmt: str, errors: IO[str]) -> Summary
             write_rejection(errors, line, decisions[0].user_id, unwritable)
         user.clear()
 
-    # sorted into input order by a range shuffle, whose many small partitions reach the driver one
-    # at a time: one task's whole output never has to fit in the driver's memory
-    rows = decided.rows.orderBy(_ROW, _SEQ)
-    for row in rows.select(*wanted).toLocalIterator(prefetchPartitions=True):
+    for row in _sorted_rows(decided.rows.orderBy(_ROW, _SEQ).select(*wanted)):
         kind = row[_KIND]
         if kind == DECISION:
             if user and user[0][_ROW] != row[_ROW]:
@@ -441,6 +439,28 @@ def run(decided: Decided, *, out: IO[str], fmt: str, errors: IO[str]) -> Summary
     summary.read = total
     summary.warnings = presence.warnings()
     return summary
+
+
+def _sorted_rows(frame: Any) -> Iterator[Mapping[str, Any]]:
+    """The rows of ``frame`` (sorted by a range shuffle: part after part in order) on the driver.
+    With a local master, the executors write them to a staging folder and the driver reads it back
+    a record batch at a time, so memory stays flat however many decisions there are (task results
+    of hundreds of megabytes sent through the driver's block manager get lost). A cluster's
+    executors cannot write to the driver's disk: there they come one partition at a time."""
+    if not frame.sparkSession.sparkContext.master.startswith("local"):
+        for row in frame.toLocalIterator(prefetchPartitions=True):
+            yield row.asDict()
+        return
+    pq = importlib.import_module("pyarrow.parquet")
+    with tempfile.TemporaryDirectory(prefix="lapse-spark-") as staging:
+        folder = Path(staging) / "rows"
+        frame.write.parquet(str(folder))
+        # part-00000-...-c000: the sort's partition, then the file of it
+        parts = sorted(folder.glob("part-*.parquet"), key=lambda p: (int(p.name.split("-")[1]), p.name))
+        for part in parts:
+            with pq.ParquetFile(part) as file:
+                for batch in file.iter_batches(batch_size=4096):
+                    yield from batch.to_pylist()
 
 
 def _decision(row: Any) -> Decision:
