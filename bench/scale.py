@@ -1,17 +1,19 @@
 """Benchmark at scale (issue 15): the 100-campaign catalog over generated users in Parquet, decided by
 `lapse run` in one process, by `lapse run --workers 2`, and on Spark `local[2]`.
 
-    python bench/scale.py --spark-conf spark.sql.files.maxPartitionBytes=400k   # 10,000,000 users
-    python bench/scale.py --users 1000000 --within 1d --keep /tmp/scale         # a daily run; keep the file
-    python bench/scale.py --users 1000000 --within 1d --keep /tmp/scale --runs spark
+    python bench/scale.py                                          # 10,000,000 users, a daily run (--within 1d)
+    python bench/scale.py --users 1000000 --keep /tmp/scale        # keep the Parquet for the next run
+    python bench/scale.py --users 1000000 --keep /tmp/scale --runs spark
+    python bench/scale.py --users 500000 --no-within               # every decision, 400 days ahead
 
 The users come from ../shared/bench/portfolio.py (`make_users`, generated and written 100,000 at a
 time, so memory stays flat at any size) as one Parquet file with typed columns; the rules are its
 `catalog(--campaigns)`. Each run is the real command:
 
-    python -m lapse_dsl run CATALOG --users USERS.parquet --now NOW --out plan.jsonl --workers 1
-    python -m lapse_dsl run CATALOG --users USERS.parquet --now NOW --out plan.jsonl --workers 2
-    python -m lapse_dsl run CATALOG --users spark:USERS.parquet --spark-master local[2] --now NOW --out plan.jsonl
+    python -m lapse_dsl run CATALOG --now NOW --within 1d --users USERS.parquet --workers 1 --out plan.jsonl
+    python -m lapse_dsl run CATALOG --now NOW --within 1d --users USERS.parquet --workers 2 --out plan.jsonl
+    python -m lapse_dsl run CATALOG --now NOW --within 1d --users spark:USERS.parquet --spark-master local[2] \
+        --out plan.jsonl
 
 timed wall-clock, with what it used read from /proc every 0.2 s over the command and all its
 descendants (its workers; Spark's JVM and Python workers): their CPU seconds (on a shared machine,
@@ -20,13 +22,10 @@ per process, so this is an upper bound) and the largest single process's VmHWM. 
 decisions and rejected records are compared byte for byte with the one-process run's, by SHA-256
 and length: every decision of 10,000,000 users is about 30 GB of JSON lines, so each output is
 hashed and removed rather than kept for cmp. It prints a markdown table and asserts nothing about
-speed (machines here are shared and noisy); it exits 1 when a run fails or an output differs.
-
-Without --within (every decision, about 9 per user), the Spark run needs
-`--spark-conf spark.sql.files.maxPartitionBytes=400k`: the driver's JVM holds a whole partition of
-decisions (two, prefetching) while it streams them to Python, and with Spark's default split
-(64 MB here, 128 MB at most) that is millions of decisions, past the default 1 GB heap.
+speed (machines here are shared and noisy); it exits 1 when a run fails or an output differs, and
+a failed run still gets its row in the table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,7 +55,7 @@ CHUNK = 100_000  # users generated, converted and written at a time
 # Rows per Parquet row group (about 0.4 MB): Spark splits a file at row group boundaries only, so
 # small groups let spark.sql.files.maxPartitionBytes bound the users per partition.
 ROW_GROUP = 20_000
-SAMPLE = 0.2  # seconds between two readings of the process tree's memory
+SAMPLE = 0.2  # seconds between two readings of a run's processes
 RUNS = ("one", "workers2", "spark")
 SCHEMA = pa.schema([
     ("user_id", pa.string()),
@@ -123,8 +122,9 @@ def users_file(pf: ModuleType, count: int, folder: Path) -> tuple[Path, float | 
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _processes() -> dict[int, tuple[int, int]]:
-    """Every process: its parent and the CPU it has used so far (user + system, clock ticks)."""
+def _processes() -> dict[int, tuple[int, int, str]]:
+    """Every process: its parent, the CPU it has used so far (user + system, clock ticks) and its
+    command name."""
     found = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -134,8 +134,9 @@ def _processes() -> dict[int, tuple[int, int]]:
                 stat = fh.read()
         except OSError:  # gone since the listing
             continue
-        fields = stat[stat.rindex(")") + 2:].split()  # the command name may hold spaces and parentheses
-        found[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+        end = stat.rindex(")")  # the command name may hold spaces and parentheses
+        fields = stat[end + 2:].split()
+        found[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]), stat[stat.find("(") + 1:end])
     return found
 
 
@@ -143,18 +144,19 @@ class Tree:
     """What a command and all its descendants use, sampled from /proc: the peak of their summed
     VmRSS, the largest VmHWM (a process's own peak, kept by the kernel, so not missed between
     samples) and their CPU seconds (the last reading of each process: one that ends between two
-    samples loses at most a sample's worth)."""
+    samples loses at most a sample's worth), split into the command's own, the JVM's and the rest
+    (lapse's workers, Spark's Python workers)."""
 
     def __init__(self, root: int) -> None:
         self.root = root
         self.rss_kb = 0
         self.largest_kb = 0
-        self.cpu: dict[int, int] = {}
+        self.cpu: dict[int, tuple[str, int]] = {}  # pid -> (part, ticks)
 
     def sample(self) -> None:
         processes = _processes()
         children: dict[int, list[int]] = {}
-        for pid, (ppid, _) in processes.items():
+        for pid, (ppid, _, _) in processes.items():
             children.setdefault(ppid, []).append(pid)
         total, todo = 0, [self.root]
         while todo:
@@ -165,14 +167,20 @@ class Tree:
                     fields = dict(line.split(":", 1) for line in fh if line.startswith(("VmRSS:", "VmHWM:")))
             except OSError:  # gone since the listing
                 continue
-            self.cpu[pid] = processes[pid][1]
+            _, ticks, name = processes[pid]
+            self.cpu[pid] = ("command" if pid == self.root else "jvm" if name == "java" else "workers", ticks)
             total += int(fields.get("VmRSS", "0 kB").split()[0])
             self.largest_kb = max(self.largest_kb, int(fields.get("VmHWM", "0 kB").split()[0]))
         self.rss_kb = max(self.rss_kb, total)
 
-    @property
-    def cpu_seconds(self) -> float:
-        return sum(self.cpu.values()) / TICKS
+    def cpu_seconds(self, part: str | None = None) -> float:
+        return sum(ticks for which, ticks in self.cpu.values() if part in (None, which)) / TICKS
+
+    def cpu_text(self) -> str:
+        """Total CPU seconds, and their split when more than the command used any."""
+        parts = [self.cpu_seconds(part) for part in ("command", "jvm", "workers")]
+        split = " + ".join(f"{seconds:.0f}" for seconds in parts)
+        return f"{self.cpu_seconds():.1f}" + (f" ({split})" if sum(parts[1:]) else "")
 
 
 @contextmanager
@@ -230,9 +238,14 @@ def main() -> int:
                              "when they are there (default: a temporary folder, removed at the end)")
     parser.add_argument("--runs", default=",".join(RUNS),
                         help=f"comma-separated subset of {','.join(RUNS)} (default: all; without one, outputs are "
-                             "compared with the one-process output's SHA-256 kept by an earlier run with --keep)")
-    parser.add_argument("--within", metavar="DURATION",
-                        help="pass --within DURATION to every run (default: none, every decision)")
+                             "compared with the one-process output's SHA-256 kept by an earlier run with --keep: run that "
+                             "one again after changing lapse_dsl)")
+    ahead = parser.add_mutually_exclusive_group()
+    ahead.add_argument("--within", metavar="DURATION", default="1d",
+                       help="pass --within DURATION to every run (default 1d: a daily run)")
+    ahead.add_argument("--no-within", dest="within", action="store_const", const=None,
+                       help="no --within: every campaign's next decision within 400 days, about 9 per user (about "
+                            "3 KB of output per user: 30 GB for 10,000,000)")
     parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
                         help="a Spark setting for the Spark run, given to its JVM through PYSPARK_SUBMIT_ARGS "
                              "(repeatable; e.g. spark.driver.memory=4g, spark.sql.files.maxPartitionBytes=1m)")
@@ -279,7 +292,7 @@ def main() -> int:
             code, seconds, tree = measure([*commands[name], "--out", str(out), "--errors", str(errors)],
                                           work / f"stderr_{name}.txt", work, spark_env if name == "spark" else env)
             if code != 0:
-                rows.append((name, seconds, tree.cpu_seconds, tree.rss_kb / 1024, tree.largest_kb / 1024,
+                rows.append((name, seconds, tree.cpu_text(), tree.rss_kb / 1024, tree.largest_kb / 1024,
                              f"FAILED (exit {code})"))
                 continue
             if name == "one":
@@ -295,7 +308,7 @@ def main() -> int:
                 if reference is not None and "one" not in runs:
                     same += f" (against {kept.name})"
             progress(f"{name}: {seconds:.1f} s, output equal: {same}")
-            rows.append((name, seconds, tree.cpu_seconds, tree.rss_kb / 1024, tree.largest_kb / 1024, same))
+            rows.append((name, seconds, tree.cpu_text(), tree.rss_kb / 1024, tree.largest_kb / 1024, same))
         size = users.stat().st_size / 1e6
 
     print(f"{args.users:,} users ({size:,.1f} MB of Parquet, "
@@ -308,7 +321,7 @@ def main() -> int:
     print(f"{os.cpu_count()} cores, load average {load[0]:.2f} at the start, Python {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d')}")
     print()
-    print("| run | seconds | users/s | speed-up | CPU seconds | peak RSS, process tree (MB) "
+    print("| run | seconds | users/s | speed-up | CPU seconds (command + JVM + workers) | peak RSS, process tree (MB) "
           "| largest process (MB) | output equals one process |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     base = rows[0][1] if rows[0][0] == "one" and rows[0][-1] == "reference" else None
@@ -317,7 +330,7 @@ def main() -> int:
         done = not same.startswith("FAILED")  # a failed run's seconds are until it stopped
         rate = f"{args.users / seconds:,.0f}" if done else "-"
         speedup = f"{base / seconds:.2f}x" if base is not None and done else "-"
-        print(f"| {labels[name]} | {seconds:.1f} | {rate} | {speedup} | {cpu:.1f} "
+        print(f"| {labels[name]} | {seconds:.1f} | {rate} | {speedup} | {cpu} "
               f"| {tree_mb:,.0f} | {largest_mb:,.0f} | {same} |")
     return 1 if any(row[-1].startswith(("NO", "FAILED")) for row in rows) else 0
 

@@ -170,9 +170,9 @@ class Decided:
     as in ``--out plan.parquet``; ``rejected`` has ``line`` (the row's 1-based place in the users
     DataFrame's partition order, as ``lapse run`` numbers a file's rows), ``user_id`` and
     ``error``. Both are lazy views of one ``mapInArrow`` stage: persist ``rows`` first when you
-    write both. Their rows come in no particular order; ``rows`` carries ``_lapse_row`` and
-    ``_lapse_seq``, by which :func:`run` sorts them into input order. ``pushdown`` is the Spark
-    SQL filter that ran before Python, or None; ``why_not`` says why none ran."""
+    write both. Their rows come in input order, partition after partition (``rows`` also carries
+    ``_lapse_row``, the input row's number). ``pushdown`` is the Spark SQL filter that ran before
+    Python, or None; ``why_not`` says why none ran."""
 
     decisions: Any
     rejected: Any
@@ -210,10 +210,11 @@ def decide(df: Any, rules: str | Path, now: dt.datetime, *, within: dt.timedelta
     if keep is not None:
         candidates = numbered.select("*", *extra).alias("u").where(functions.expr(keep)).select(*numbered.columns)
     # Python is the slow part: spread it over every core, however few files the input has (one
-    # Parquet file is one task). The rows carry their numbers, so their order can be restored.
-    cores = 2 * df.sparkSession.sparkContext.defaultParallelism
-    if candidates.rdd.getNumPartitions() < cores:
-        candidates = candidates.repartition(cores)
+    # Parquet file is one task), in ranges of row numbers, each sorted, so that the output comes
+    # out in input order (a join reorders rows). Sorting the users here costs a sample and a
+    # shuffle in the JVM; sorting the output instead would sample it, and run Python twice.
+    parts = max(candidates.rdd.getNumPartitions(), 2 * df.sparkSession.sparkContext.defaultParallelism)
+    candidates = candidates.repartitionByRange(parts, _ROW).sortWithinPartitions(_ROW)
     pa = importlib.import_module("pyarrow")
     spark_schema = importlib.import_module("pyspark.sql.pandas.types").from_arrow_schema(_output_schema(pa))
     with warnings.catch_warnings():  # pyspark's check of pandas, which mapInArrow does not use
@@ -417,7 +418,7 @@ def run(decided: Decided, *, out: IO[str], fmt: str, errors: IO[str]) -> Summary
             write_rejection(errors, line, decisions[0].user_id, unwritable)
         user.clear()
 
-    for row in _sorted_rows(decided.rows.orderBy(_ROW, _SEQ).select(*wanted)):
+    for row in _in_order(decided.rows.select(*wanted)):
         kind = row[_KIND]
         if kind == DECISION:
             if user and user[0][_ROW] != row[_ROW]:
@@ -441,8 +442,8 @@ def run(decided: Decided, *, out: IO[str], fmt: str, errors: IO[str]) -> Summary
     return summary
 
 
-def _sorted_rows(frame: Any) -> Iterator[Mapping[str, Any]]:
-    """The rows of ``frame`` (sorted by a range shuffle: part after part in order) on the driver.
+def _in_order(frame: Any) -> Iterator[Mapping[str, Any]]:
+    """The rows of ``frame`` (in input order: partition after partition, see :func:`decide`) on the driver.
     With a local master, the executors write them to a staging folder and the driver reads it back
     a record batch at a time, so memory stays flat however many decisions there are (task results
     of hundreds of megabytes sent through the driver's block manager get lost). A cluster's
