@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
-import importlib.util
 import json
 import os
 import platform
@@ -29,31 +28,16 @@ import time
 import tracemalloc
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DIR = Path(os.environ.get("LAPSE_PORTFOLIO_DIR") or os.environ.get("LAPSE_FLOOR_DIR")
-                  or ROOT.parent / "shared" / "bench")
 sys.path.insert(0, str(ROOT))
+
+from shared import SHARED_DIR, load_portfolio  # noqa: E402  (bench/shared.py, beside this script)
 
 import lapse_dsl  # noqa: E402
 
-
-def _load_shared() -> ModuleType:
-    # Loaded by path under another name: `import portfolio` from this file's folder would find this
-    # script itself whenever the shared folder is missing or moved.
-    path = SHARED_DIR / "portfolio.py"
-    spec = importlib.util.spec_from_file_location("shared_portfolio", path)
-    if spec is None or spec.loader is None or not path.is_file():
-        sys.exit(f"no {path}: set LAPSE_PORTFOLIO_DIR to the folder holding the shared portfolio.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-pf = _load_shared()
+pf = load_portfolio()
 
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)  # one object: lapse caches per `now` by identity
 WINDOWS = {"evaluate 1h": dt.timedelta(hours=1), "evaluate 1d": dt.timedelta(days=1)}

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
-import importlib.util
 import json
 import os
 import platform
@@ -47,9 +46,9 @@ from types import ModuleType
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from shared import load_portfolio  # bench/shared.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DIR = Path(os.environ.get("LAPSE_PORTFOLIO_DIR") or ROOT.parent / "shared" / "bench")
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 CHUNK = 100_000  # users generated, converted and written at a time
 # Rows per Parquet row group (about 0.4 MB): Spark splits a file at row group boundaries only, so
@@ -68,17 +67,6 @@ SCHEMA = pa.schema([
 ])
 
 
-def _load_shared() -> ModuleType:
-    # Loaded by path under another name, as bench/portfolio.py does: `import portfolio` would find
-    # that script instead whenever the shared folder is missing.
-    path = SHARED_DIR / "portfolio.py"
-    spec = importlib.util.spec_from_file_location("shared_portfolio", path)
-    if spec is None or spec.loader is None or not path.is_file():
-        sys.exit(f"no {path}: set LAPSE_PORTFOLIO_DIR to the folder holding the shared portfolio.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
 
 
 def progress(message: str) -> None:
@@ -262,7 +250,7 @@ def main() -> int:
     spark_env = dict(env)
     if args.spark_conf:  # read by pyspark when it launches the JVM, so spark.driver.memory applies too
         spark_env["PYSPARK_SUBMIT_ARGS"] = " ".join(f"--conf {conf}" for conf in args.spark_conf) + " pyspark-shell"
-    pf = _load_shared()
+    pf = load_portfolio()
 
     with tempfile.TemporaryDirectory(prefix="lapse-scale-") as tmp:
         work = Path(tmp)

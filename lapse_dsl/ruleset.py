@@ -23,7 +23,8 @@ from .zones import get_zone
 
 # (the instants a call may ask about live with the evaluator; re-exported for callers of this module)
 __all__ = [
-    "FIRST_INSTANT", "LAST_INSTANT", "RuleSet", "build", "compile", "decode", "load", "parse_sources", "read_sources",
+    "FIRST_INSTANT", "LAST_INSTANT", "RuleSet", "build", "compile", "decode", "from_sources", "load", "parse_sources",
+    "read_sources",
     "read_text", "require_instant", "rule_files",
 ]
 
@@ -244,7 +245,14 @@ def load(
     naive_timezone: str | None = None,
 ) -> RuleSet:
     """Parse and check a ``.lapse`` file or a folder of them as one rule set."""
-    sources = read_sources(path)
+    return from_sources(read_sources(path), default_timezone=default_timezone, naive_timezone=naive_timezone)
+
+
+def from_sources(sources: Sequence[tuple[str, str]], *, default_timezone: str = "UTC",
+                 naive_timezone: str | None = None) -> RuleSet:
+    """The rule set of ``(source name, text)`` pairs as read by :func:`read_sources`: how
+    :func:`load` builds one, and how the processes of ``--workers`` and Spark's executors build
+    theirs from the texts they are sent."""
     with _no_gc_pauses():
         files, syntax = parse_sources(sources)
         if syntax:

@@ -34,11 +34,10 @@ from typing import IO, Any
 import attrs
 
 from .batch import Presence, Summary, decide_rows, parquet_rows, parquet_schema, write_rejection, writer_for
-from .errors import LapseSyntaxError
 from .evaluate import require_instant
 from .model import Decision
 from .plugin import Plugin
-from .ruleset import RuleSet, build, parse_sources, read_sources
+from .ruleset import RuleSet, from_sources, read_sources
 from .sources import SourceError, arrow_records, parquet_files
 from .sql import candidates_predicate, static_reads
 from .warehouse import table_problem
@@ -82,11 +81,8 @@ _compiled: dict[str, Plugin] = {}  # per executor process, by job: Spark reuses 
 def _plugin(job: _Job) -> Plugin:
     plugin = _compiled.get(job.key)
     if plugin is None:
-        files, syntax = parse_sources(job.sources)
-        if syntax:  # the driver checked these very texts
-            raise RuntimeError("lapse: the shipped rule texts do not parse")
-        rules = build(files, [text for _, text in job.sources], job.default_timezone, job.naive_timezone)
-        plugin = _compiled[job.key] = Plugin("<spark>", rules, {})
+        rules = from_sources(job.sources, default_timezone=job.default_timezone, naive_timezone=job.naive_timezone)
+        plugin = _compiled[job.key] = Plugin("<spark>", rules, {})  # the driver checked these very texts
     return plugin
 
 
@@ -197,10 +193,7 @@ def decide(df: Any, rules: str | Path, now: dt.datetime, *, within: dt.timedelta
         require_instant(since, "since")
     functions = importlib.import_module("pyspark.sql.functions")
     sources = tuple(read_sources(rules))  # read once: the executors compile exactly what was checked here
-    files, syntax = parse_sources(sources)
-    if syntax:
-        raise LapseSyntaxError(syntax)
-    ruleset = build(files, [text for _, text in sources], default_timezone, naive_timezone)
+    ruleset = from_sources(sources, default_timezone=default_timezone, naive_timezone=naive_timezone)
     job = _Job(sources, ruleset.version, default_timezone, naive_timezone, now, since, within, due_only)
     numbered = df.withColumn(_ROW, functions.monotonically_increasing_id())
     if history is not None:

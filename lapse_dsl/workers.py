@@ -29,9 +29,10 @@ from typing import IO
 import attrs
 
 from .batch import Presence, Summary, _Writer, decide_rows, write_rejection
+from .errors import LapseError
 from .plugin import Plugin
 from .progress import Progress
-from .ruleset import RuleSet, build, parse_sources, read_sources
+from .ruleset import from_sources, read_sources
 from .sources import Row, Source, problem
 
 __all__ = ["CHUNK", "MAX_WORKERS", "MIN_BYTES", "WorkerError", "choose_workers", "cores", "run_parallel"]
@@ -129,10 +130,10 @@ def _exit_with(parent: multiprocessing.process.BaseProcess) -> None:
 def _compiled(job: Job) -> Plugin:
     global _plugin
     if _plugin is None:
-        files, syntax = parse_sources(job.sources)
-        if syntax:  # the parent parsed these texts; only a file changed in between gets here
-            raise WorkerError("the rule files changed while lapse run started; run it again")
-        rules: RuleSet = build(files, [text for _, text in job.sources], job.default_timezone, job.naive_timezone)
+        try:
+            rules = from_sources(job.sources, default_timezone=job.default_timezone, naive_timezone=job.naive_timezone)
+        except LapseError:  # the parent checked these texts; only a file changed in between gets here
+            raise WorkerError("the rule files changed while lapse run started; run it again") from None
         if rules.version != job.version:
             raise WorkerError("the rule files changed while lapse run started; run it again")
         _plugin = Plugin("<workers>", rules, {})
