@@ -434,7 +434,8 @@ def candidates_sql(rules: RuleSet | Plan, *, dialect: str, table: str = "users",
     target = _Target("u", dict(columns or {}))
     query = exp.select(exp.Star() if select_all else target.column("user_id").as_("user_id", quoted=True))
     query = query.from_(exp.to_table(table).as_("u", quoted=True))
-    return query.where(_candidates(plan, rule, target)).sql(dialect=dialect)
+    with _stack_for(plan):  # building and writing a deep condition both recurse
+        return query.where(_candidates(plan, rule, target)).sql(dialect=dialect)
 
 
 def candidates_predicate(rules: RuleSet | Plan, *, dialect: str, columns: Mapping[str, str] | None = None,
@@ -443,19 +444,21 @@ def candidates_predicate(rules: RuleSet | Plan, *, dialect: str, columns: Mappin
     DataFrame filter: ``lapse_dsl.spark``)."""
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r}; choose one of {', '.join(DIALECTS)}")
-    return _candidates(_plan(rules), rule, _Target(alias, dict(columns or {}))).sql(dialect=dialect)
+    plan = _plan(rules)
+    with _stack_for(plan):
+        return _candidates(plan, rule, _Target(alias, dict(columns or {}))).sql(dialect=dialect)
 
 
 def _candidates(plan: Plan, rule: str | None, target: _Target) -> exp.Expr:
+    """Every chosen rule's static part, unknown counted as true, or-ed (inside :func:`_stack_for`)."""
     chosen = [_pick(plan, rule)] if rule is not None else list(plan.rules)
     if not chosen:
         return exp.false()
-    with _stack_for(plan):
-        conditions = []
-        for r in chosen:
-            compiler = _Compiler(r, target, _Bounds(r), {}, None, static=True)
-            conditions.append(exp.func("COALESCE", compiler.condition(r.segment), exp.true()))
-        return exp.or_(*conditions)
+    conditions = []
+    for r in chosen:
+        compiler = _Compiler(r, target, _Bounds(r), {}, None, static=True)
+        conditions.append(exp.func("COALESCE", compiler.condition(r.segment), exp.true()))
+    return exp.or_(*conditions)
 
 
 def static_reads(rule: CheckedRule) -> tuple[set[str], set[str]]:
