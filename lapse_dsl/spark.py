@@ -20,7 +20,6 @@ user goes to Python: :attr:`Decided.pushdown` says which filter ran, or why none
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import importlib
 import json
 import os
@@ -70,19 +69,19 @@ class _Job:
     within: dt.timedelta | None
     due_only: bool
 
-    @property
-    def key(self) -> str:
-        return hashlib.sha256(repr(self).encode("utf-8", "surrogatepass")).hexdigest()
 
-
-_compiled: dict[str, Plugin] = {}  # per executor process, by job: Spark reuses its Python workers
+# Per executor process (Spark reuses its Python workers), by the rules alone: a run at another
+# `now` reuses them. Only the latest is kept, so a long-lived application does not pile them up.
+_compiled: dict[tuple[str, str, str | None], Plugin] = {}
 
 
 def _plugin(job: _Job) -> Plugin:
-    plugin = _compiled.get(job.key)
+    key = (job.version, job.default_timezone, job.naive_timezone)  # version: a hash of the texts
+    plugin = _compiled.get(key)
     if plugin is None:
         rules = from_sources(job.sources, default_timezone=job.default_timezone, naive_timezone=job.naive_timezone)
-        plugin = _compiled[job.key] = Plugin("<spark>", rules, {})  # the driver checked these very texts
+        _compiled.clear()
+        plugin = _compiled[key] = Plugin("<spark>", rules, {})  # the driver checked these very texts
     return plugin
 
 
