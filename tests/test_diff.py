@@ -196,8 +196,8 @@ def test_widened_window_table(capsys: pytest.CaptureFixture[str], tmp_path: Path
 
 def test_git_revisions(capsys: pytest.CaptureFixture[str], sides: tuple[Path, Path], tmp_path: Path,
                        monkeypatch: pytest.MonkeyPatch) -> None:
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
+    # lapse diff REV:PATH runs git; a machine without it must fail here, not pass by skipping
+    assert shutil.which("git") is not None, "git is not installed: install git to test lapse diff's revisions"
     repo = tmp_path / "repo"
     (repo / "rules").mkdir(parents=True)
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
@@ -242,8 +242,8 @@ def test_git_revisions(capsys: pytest.CaptureFixture[str], sides: tuple[Path, Pa
 
 def test_not_in_a_git_repository(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
+    # lapse diff REV:PATH runs git; a machine without it must fail here, not pass by skipping
+    assert shutil.which("git") is not None, "git is not installed: install git to test lapse diff's revisions"
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     (tmp_path / "work").mkdir()
     monkeypatch.chdir(tmp_path / "work")
